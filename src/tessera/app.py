@@ -1,0 +1,65 @@
+"""The composition root: `create_app(settings)` builds everything; nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from sqlalchemy import Engine
+
+from tessera import __version__
+from tessera.api import errors
+from tessera.api.deps import AppContext
+from tessera.api.middleware import BodyTooLarge, CompatMiddleware
+from tessera.api.responses import JSONResponse
+from tessera.api.router import include_routers
+from tessera.auth.client_ip import parse_proxies
+from tessera.clock import Clock, SystemClock
+from tessera.settings import Settings
+from tessera.store.engine import make_engine, make_session_factory
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the ASGI app. Keys must already be resolved (`settings.ensure_keys()`)."""
+    engine = engine or make_engine(
+        settings.resolved_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    context = AppContext(
+        settings=settings,
+        session_factory=make_session_factory(engine),
+        clock=clock or SystemClock(),
+        signing_secret=settings.auth_secret_bytes(),
+        extras={},
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Tessera",
+        version=__version__,
+        description="Secrets manager and KMS for machine identities; speaks the Infisical HTTP API.",
+        redirect_slashes=False,  # trailing slashes are stripped by the middleware instead
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.context = context
+    app.state.engine = engine
+    errors.install(app)
+    app.add_exception_handler(BodyTooLarge, _body_too_large)
+    include_routers(app)
+    app.add_middleware(
+        CompatMiddleware,
+        trusted_proxies=parse_proxies(settings.trusted_proxies),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return app
+
+
+async def _body_too_large(request: Request, _exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        errors.envelope(request, 413, "PayloadTooLarge", "The request body is too large"), status_code=413
+    )

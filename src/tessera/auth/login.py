@@ -1,0 +1,154 @@
+"""The one place an access token is minted, used by every auth method after its own checks pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tessera.audit.service import AuditEntry, RequestContext, record
+from tessera.auth.policy import TokenPolicy
+from tessera.auth.trusted_ips import ip_allowed
+from tessera.clock import as_utc
+from tessera.crypto.access_tokens import encode_access_token
+from tessera.errors import InvalidCredentials
+from tessera.identities.models import Identity, IdentityAccessToken, IdentityOrgMembership
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    access_token: str
+    expires_in: int
+    access_token_max_ttl: int
+    token_id: str
+
+    def to_wire(self) -> dict[str, Any]:
+        """Exactly the four keys Infisical clients require."""
+        return {
+            "accessToken": self.access_token,
+            "expiresIn": self.expires_in,
+            "accessTokenMaxTTL": self.access_token_max_ttl,
+            "tokenType": "Bearer",
+        }
+
+
+def login_failure(
+    reason: str,
+    *,
+    method: str,
+    identity_id: str | None = None,
+    org_id: str | None = None,
+    details: dict[str, Any] | None = None,
+    persist: bool = False,
+) -> InvalidCredentials:
+    """The uniform login failure: one status and message outside, the real reason in the audit log."""
+    return InvalidCredentials(
+        reason=reason,
+        persist=persist,
+        audit={
+            "event": "login",
+            "auth_method": method,
+            "identity_id": identity_id,
+            "org_id": org_id,
+            "details": details or {},
+        },
+    )
+
+
+def identity_login_problem(identity: Identity | None, now: datetime) -> str | None:
+    """Pure: why this identity may not log in right now, or None."""
+    if identity is None:
+        return "identity_not_found"
+    if not identity.is_active:
+        return "identity_disabled"
+    if identity.expires_at is not None and as_utc(identity.expires_at) <= now:
+        return "identity_expired"
+    return None
+
+
+def issue_access_token(
+    session: Session,
+    *,
+    identity: Identity,
+    method: str,
+    policy: TokenPolicy,
+    now: datetime,
+    signing_secret: bytes,
+    ctx: RequestContext,
+    client_secret_id: str | None = None,
+    name: str | None = None,
+    audit_details: dict[str, Any] | None = None,
+    check_login_ip: bool = True,
+) -> LoginResult:
+    """Mint a token under `policy` for an identity whose credentials the caller already verified.
+
+    Raises:
+        InvalidCredentials: the identity is disabled or expired, or the client IP is not trusted.
+    """
+    problem = identity_login_problem(identity, now)
+    if problem is not None:
+        raise login_failure(problem, method=method, identity_id=identity.id, org_id=identity.org_id)
+    if check_login_ip and not ip_allowed(ctx.client_ip, policy.trusted_ips):
+        raise login_failure("ip_not_trusted", method=method, identity_id=identity.id, org_id=identity.org_id)
+
+    row = IdentityAccessToken(
+        identity_id=identity.id,
+        auth_method=method,
+        client_secret_id=client_secret_id,
+        name=name,
+        ttl_seconds=policy.ttl,
+        max_ttl_seconds=policy.max_ttl,
+        num_uses_limit=policy.num_uses_limit,
+        trusted_ips=policy.trusted_ips,
+        token_version=identity.token_version,
+        expires_at=policy.expiry_from(now),
+        max_expires_at=policy.max_expiry_from(now),
+        created_ip=ctx.client_ip,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    _record_last_login(session, identity, method, now)
+    record(
+        session,
+        AuditEntry(
+            event="login",
+            org_id=identity.org_id,
+            actor_type="identity",
+            actor_id=identity.id,
+            identity_id=identity.id,
+            auth_method=method,
+            details={"tokenId": row.id, **(audit_details or {})},
+        ),
+        ctx,
+        now=now,
+    )
+    token = encode_access_token(
+        identity_id=identity.id,
+        token_id=row.id,
+        secret=signing_secret,
+        issued_at=now,
+        expires_at=row.expires_at,
+        client_secret_id=client_secret_id,
+    )
+    return LoginResult(
+        access_token=token, expires_in=policy.ttl, access_token_max_ttl=policy.max_ttl, token_id=row.id
+    )
+
+
+def _record_last_login(session: Session, identity: Identity, method: str, now: datetime) -> None:
+    session.execute(
+        update(IdentityOrgMembership)
+        .where(
+            IdentityOrgMembership.identity_id == identity.id, IdentityOrgMembership.org_id == identity.org_id
+        )
+        .values(last_login_auth_method=method, last_login_time=now)
+    )
+
+
+def load_identity(session: Session, identity_id: str) -> Identity | None:
+    return session.scalar(select(Identity).where(Identity.id == identity_id))

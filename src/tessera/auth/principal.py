@@ -1,0 +1,18 @@
+"""Who is calling: the result of authenticating a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    identity_id: str
+    org_id: str
+    auth_method: str
+    token_id: str
+    client_ip: str | None = None
+
+    @property
+    def actor_type(self) -> str:
+        return "identity"

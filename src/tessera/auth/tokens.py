@@ -1,0 +1,246 @@
+"""Using, renewing and revoking identity access tokens (the per-request check lives here, once).
+
+Every state change is a single conditional UPDATE whose WHERE clause restates the rule, so that
+two concurrent requests cannot both take the last use of a token, on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session
+
+from tessera.auth.principal import Principal
+from tessera.auth.trusted_ips import ip_allowed
+from tessera.clock import as_utc
+from tessera.crypto.access_tokens import (
+    IDENTITY_ACCESS_TOKEN_TYPE,
+    AccessTokenClaims,
+    decode_access_token,
+    encode_access_token,
+)
+from tessera.errors import BadRequest, Forbidden, Unauthorized
+from tessera.identities.models import Identity, IdentityAccessToken
+
+TOKEN_NOT_FOUND = "No identity access token found"  # noqa: S105 - a message
+USES_EXHAUSTED = "Unable to renew because access token number of uses limit reached"
+TTL_EXPIRED = "Failed to renew MI access token due to TTL expiration"
+MAX_TTL_EXPIRED = "Failed to renew MI access token due to Max TTL expiration"
+PAST_MAX_TTL = "Failed to renew MI access token past its Max TTL expiration"
+IP_NOT_ALLOWED = "You are not allowed to access this resource from the current IP address"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenState:
+    """What the per-request check needs, read in one query."""
+
+    token: IdentityAccessToken
+    identity: Identity
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """`Authorization: Bearer x` → x. Like Infisical, the scheme word is not checked."""
+    if not header:
+        return None
+    value = header[7:].strip() if len(header) > 7 else ""
+    return value or None
+
+
+def _load_state(session: Session, claims: AccessTokenClaims) -> TokenState | None:
+    row = session.execute(
+        select(IdentityAccessToken, Identity)
+        .join(Identity, Identity.id == IdentityAccessToken.identity_id)
+        .where(IdentityAccessToken.id == claims.token_id)
+    ).first()
+    if row is None:
+        return None
+    token, identity = row
+    if token.identity_id != claims.identity_id:
+        return None
+    return TokenState(token=token, identity=identity)
+
+
+def token_problem(state: TokenState, now: datetime) -> str | None:
+    """Pure: the reason a token may not be used right now (other than IP), or None."""
+    token, identity = state.token, state.identity
+    if token.is_revoked:
+        return "token_revoked"
+    if not identity.is_active:
+        return "identity_disabled"
+    if identity.expires_at is not None and as_utc(identity.expires_at) <= now:
+        return "identity_expired"
+    if token.token_version != identity.token_version:
+        return "token_version_stale"
+    if token.num_uses_limit > 0 and token.num_uses >= token.num_uses_limit:
+        return "uses_exhausted"
+    if token.expires_at is not None and as_utc(token.expires_at) < now:
+        return "ttl_expired"
+    return None
+
+
+_PROBLEM_MESSAGES = {"uses_exhausted": USES_EXHAUSTED, "ttl_expired": TTL_EXPIRED}
+
+
+def _verify(raw_token: str, secret: bytes, now: datetime) -> AccessTokenClaims:
+    claims = decode_access_token(raw_token, secret=secret, now=now)
+    if claims.token_type != IDENTITY_ACCESS_TOKEN_TYPE:
+        raise Unauthorized("Token missing", reason="wrong_token_type")
+    return claims
+
+
+def authenticate(
+    session: Session, raw_token: str | None, *, client_ip: str | None, now: datetime, secret: bytes
+) -> Principal:
+    """Check a bearer token and consume one use.
+
+    Raises:
+        Unauthorized: no token, or the token is revoked, expired, exhausted or otherwise unusable.
+        TokenError: the JWT is malformed, forged or past its exp.
+        Forbidden: the client IP is not among the token's trusted IPs (consumes nothing).
+    """
+    if raw_token is None:
+        raise Unauthorized("Token missing", reason="token_missing")
+    claims = _verify(raw_token, secret, now)
+    state = _load_state(session, claims)
+    if state is None:
+        raise Unauthorized(TOKEN_NOT_FOUND, reason="token_not_found")
+    problem = token_problem(state, now)
+    if problem is not None:
+        raise Unauthorized(_PROBLEM_MESSAGES.get(problem, TOKEN_NOT_FOUND), reason=problem)
+    if not ip_allowed(client_ip, state.token.trusted_ips):
+        raise Forbidden(IP_NOT_ALLOWED, reason="ip_not_trusted")
+    if not consume_use(session, state.token.id, now):
+        # Lost a race for the last use (or a concurrent revoke/expiry): same answer as above.
+        raise Unauthorized(USES_EXHAUSTED, reason="uses_exhausted_race")
+    return Principal(
+        identity_id=state.identity.id,
+        org_id=state.identity.org_id,
+        auth_method=state.token.auth_method,
+        token_id=state.token.id,
+        client_ip=client_ip,
+    )
+
+
+def consume_use(session: Session, token_id: str, now: datetime) -> bool:
+    """Take one use in a single conditional UPDATE; False when the token is no longer usable."""
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(IdentityAccessToken)
+        .where(
+            IdentityAccessToken.id == token_id,
+            IdentityAccessToken.is_revoked.is_(False),
+            or_(
+                IdentityAccessToken.num_uses_limit == 0,
+                IdentityAccessToken.num_uses < IdentityAccessToken.num_uses_limit,
+            ),
+            or_(IdentityAccessToken.expires_at.is_(None), IdentityAccessToken.expires_at >= now),
+        )
+        .values(num_uses=IdentityAccessToken.num_uses + 1, last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def renew(
+    session: Session, raw_token: str, *, now: datetime, secret: bytes
+) -> tuple[str, IdentityAccessToken]:
+    """Restart the TTL window from now, never past the max TTL; returns a freshly signed JWT.
+
+    Raises:
+        TokenError, BadRequest, Unauthorized: as for `authenticate`; renewing past the max TTL
+        revokes the token (persisted) and answers 401.
+    """
+    claims = decode_access_token(raw_token, secret=secret, now=now)
+    if claims.token_type != IDENTITY_ACCESS_TOKEN_TYPE:
+        raise BadRequest("Only identity access tokens can be renewed", reason="wrong_token_type")
+    state = _load_state(session, claims)
+    if state is None:
+        raise Unauthorized(TOKEN_NOT_FOUND, reason="token_not_found")
+    problem = token_problem(state, now)
+    if problem is not None:
+        raise Unauthorized(_PROBLEM_MESSAGES.get(problem, TOKEN_NOT_FOUND), reason=problem)
+    token = state.token
+    new_expiry = now + timedelta(seconds=token.ttl_seconds) if token.ttl_seconds > 0 else None
+    if token.max_expires_at is not None:
+        max_expiry = as_utc(token.max_expires_at)
+        message = None
+        if now > max_expiry:
+            message = MAX_TTL_EXPIRED
+        elif new_expiry is None or new_expiry > max_expiry:
+            message = PAST_MAX_TTL
+        if message is not None:
+            _revoke_row(session, token.id)
+            raise Unauthorized(message, reason="max_ttl_reached", persist=True)
+    renewed = session.execute(
+        update(IdentityAccessToken)
+        .where(IdentityAccessToken.id == token.id, IdentityAccessToken.is_revoked.is_(False))
+        .values(last_renewed_at=now, expires_at=new_expiry, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if renewed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Unauthorized(TOKEN_NOT_FOUND, reason="token_revoked_race")
+    new_jwt = encode_access_token(
+        identity_id=token.identity_id,
+        token_id=token.id,
+        secret=secret,
+        issued_at=now,
+        expires_at=new_expiry,
+        client_secret_id=token.client_secret_id,
+    )
+    return new_jwt, token
+
+
+def revoke(session: Session, raw_token: str, *, now: datetime, secret: bytes) -> IdentityAccessToken:
+    """Revoke the presented token. Raises TokenError for a bad JWT, Unauthorized if already gone."""
+    claims = decode_access_token(raw_token, secret=secret, now=now)
+    if claims.token_type != IDENTITY_ACCESS_TOKEN_TYPE:
+        raise Unauthorized("Only identity access tokens can be revoked", reason="wrong_token_type")
+    state = _load_state(session, claims)
+    if state is None or not _revoke_row(session, state.token.id):
+        raise Unauthorized(TOKEN_NOT_FOUND, reason="token_not_found")
+    return state.token
+
+
+def _revoke_row(session: Session, token_id: str) -> bool:
+    result = session.execute(
+        update(IdentityAccessToken)
+        .where(IdentityAccessToken.id == token_id, IdentityAccessToken.is_revoked.is_(False))
+        .values(is_revoked=True)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def revoke_identity_tokens(session: Session, identity_id: str, *, auth_method: str | None = None) -> int:
+    """Revoke every live token of an identity (optionally only those from one auth method)."""
+    query = update(IdentityAccessToken).where(
+        IdentityAccessToken.identity_id == identity_id, IdentityAccessToken.is_revoked.is_(False)
+    )
+    if auth_method is not None:
+        query = query.where(IdentityAccessToken.auth_method == auth_method)
+    result = session.execute(query.values(is_revoked=True).execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def bump_token_version(session: Session, identity_id: str) -> None:
+    """Revoke-all: every token minted under the old version stops working in the same statement."""
+    session.execute(
+        update(Identity)
+        .where(Identity.id == identity_id)
+        .values(token_version=Identity.token_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def apply_trusted_ips(
+    session: Session, identity_id: str, auth_method: str, trusted_ips: list[dict[str, Any]]
+) -> None:
+    """A method's trusted-IP change applies at once to the tokens it already issued."""
+    session.execute(
+        update(IdentityAccessToken)
+        .where(IdentityAccessToken.identity_id == identity_id, IdentityAccessToken.auth_method == auth_method)
+        .values(trusted_ips=trusted_ips)
+        .execution_options(synchronize_session=False)
+    )
