@@ -148,6 +148,16 @@ def client(app: Any) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture
+def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters, for tests that bootstrap often and do not test hashing itself."""
+    from argon2 import PasswordHasher
+
+    from tessera.crypto import passwords
+
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
 @dataclass
 class Admin:
     """The bootstrap administrator: an org-admin identity token and the organisation."""

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from tessera import __version__
 from tessera.api import errors
+from tessera.api.concurrency import ConcurrencyLimit
 from tessera.api.deps import AppContext
 from tessera.api.middleware import BodyTooLarge, CompatMiddleware
 from tessera.api.responses import JSONResponse
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     errors.install(app)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     include_routers(app)
+    app.add_middleware(ConcurrencyLimit)
     app.add_middleware(
         CompatMiddleware,
         trusted_proxies=parse_proxies(settings.trusted_proxies),

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -90,6 +91,14 @@ class Settings(BaseSettings):
             "(tests point it at a local stand-in)."
         ),
     )
+    azure_usgovernment_authority_host: str = Field(
+        "https://login.microsoftonline.us",
+        description="Entra ID authority for Azure Auth configs with cloud `usgovernment`.",
+    )
+    azure_china_authority_host: str = Field(
+        "https://login.chinacloudapi.cn",
+        description="Entra ID authority for Azure Auth configs with cloud `china` (operated by 21Vianet).",
+    )
     redis_url: str | None = Field(
         None,
         description="Optional Redis URL for counters shared by replicas; without it the database is used.",
@@ -100,6 +109,18 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(
         10_000, ge=0, description="How long an SQLite writer waits for the lock before failing."
+    )
+    console_session_idle_seconds: int = Field(
+        1800, ge=60, description="Web console: a sign-in ends after this many seconds without a request."
+    )
+    console_session_max_seconds: int = Field(
+        43_200, ge=300, description="Web console: a sign-in ends this long after it began, used or not."
+    )
+    console_login_max_failures: int = Field(
+        5, ge=1, description="Web console: failed sign-ins per email and client IP before a lockout."
+    )
+    console_login_lockout_seconds: int = Field(
+        900, ge=1, description="Web console: how long a lockout lasts; failures count over the same span."
     )
 
     @field_validator("trusted_proxies", mode="before")
@@ -136,7 +157,9 @@ class Settings(BaseSettings):
             decode_root_key(key.get_secret_value())
         return value
 
-    @field_validator("azure_authority_host")
+    @field_validator(
+        "azure_authority_host", "azure_usgovernment_authority_host", "azure_china_authority_host"
+    )
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -198,14 +221,18 @@ class Settings(BaseSettings):
         if path.exists():
             return path.read_text().strip()
         value: str = make()
-        # O_EXCL + 0600 so that two processes starting together cannot both write a different key,
-        # and no other user can read it.
+        # Write a private (0600) temporary file, then publish it with link(), which fails when the
+        # name exists: two processes starting together agree on one key, and neither can read the
+        # other's file while it is still empty.
+        fd, tmp_name = tempfile.mkstemp(dir=self.data_dir, prefix=f".{filename}.")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(value + "\n")
+            os.link(tmp_name, path)
         except FileExistsError:
             return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
+        finally:
+            os.unlink(tmp_name)
         logger.warning(
             "generated a development key at %s; set TESSERA_ENV=production and provide keys for real use",
             path,

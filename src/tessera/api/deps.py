@@ -55,6 +55,8 @@ def get_session(context: ContextDep, ctx: RequestCtxDep) -> Iterator[Session]:
     the failure, which is written in its own transaction so a rollback cannot lose it.
     """
     session = context.session_factory()
+    # Authorisation reads the app's clock from here (temporary role expiry) without a new parameter.
+    session.info["clock"] = context.clock
     try:
         yield session
         session.commit()

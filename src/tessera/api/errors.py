@@ -78,8 +78,11 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the server log under the request id; the caller learns nothing internal.
     logger.exception("unhandled error in request %s", request_id_of(request), exc_info=exc)
+    # This handler runs outside the middleware that stamps X-Request-Id, so stamp it here.
     return JSONResponse(
-        envelope(request, 500, "InternalServerError", "Something went wrong"), status_code=500
+        envelope(request, 500, "InternalServerError", "Something went wrong"),
+        status_code=500,
+        headers={"x-request-id": request_id_of(request)},
     )
 
 

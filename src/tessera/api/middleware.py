@@ -4,6 +4,7 @@ form-encoded bodies and a body size limit. Pure ASGI (not BaseHTTPMiddleware) ke
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import string
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -72,8 +73,18 @@ class CompatMiddleware:
             return
         content_type = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
         if content_type == FORM_CONTENT_TYPE and scope["path"].startswith("/api/"):
-            await self._form_as_json(scope, receive, send)
+            await self._form_as_json(scope, receive, send, state["request_id"])
             return
+        if declared is None and _header(scope, b"transfer-encoding") is not None:
+            # A chunked body declares no size, so read it here, up to the limit: an over-limit
+            # error raised inside the app would be reported by the framework as a 400 parse error.
+            body = await self._read_body(receive)
+            if body is None:
+                await send_error(
+                    send, 413, "PayloadTooLarge", "The request body is too large", state["request_id"]
+                )
+                return
+            receive = _replay(body, receive)
         await self.app(scope, self._limited(receive), send)
 
     @staticmethod
@@ -101,8 +112,8 @@ class CompatMiddleware:
 
         return wrapped
 
-    async def _form_as_json(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Legacy SDKs post logins form-encoded; re-present the body as JSON so one schema serves both."""
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole request body, or None as soon as it grows past the limit."""
         body = b""
         more = True
         while more:
@@ -110,27 +121,65 @@ class CompatMiddleware:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
-                await send_error(send, 413, "PayloadTooLarge", "The request body is too large", "")
-                return
-        fields = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+                return None
+        return body
+
+    async def _form_as_json(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        """Legacy SDKs post logins form-encoded; re-present the body as JSON so one schema serves both."""
+        body = await self._read_body(receive)
+        if body is None:
+            await send_error(send, 413, "PayloadTooLarge", "The request body is too large", request_id)
+            return
+        fields = parse_form(body)
+        if fields is None:
+            await send_error(send, 400, "BadRequest", "The form-encoded body is malformed", request_id)
+            return
         payload = json.dumps(fields).encode()
-        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
+        drop = (b"content-type", b"content-length", b"transfer-encoding")
+        headers = [(k, v) for k, v in scope["headers"] if k not in drop]
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         scope["headers"] = headers
-        sent = False
+        await self.app(scope, _replay(payload, receive), send)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": payload, "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that hands over an already-read body, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+MAX_REQUEST_ID = 32  # the width of audit_events.request_id; a longer id would fail every audited request
+
+
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def parse_form(body: bytes) -> dict[str, str] | None:
+    """Decode a form body strictly: None for bad escapes, invalid UTF-8 or a repeated field.
+
+    A repeated field is refused rather than resolved, so that no layer can read a different
+    value of it than the one that was checked.
+    """
+    if _BAD_ESCAPE.search(body):
+        return None
+    try:
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    fields = dict(pairs)
+    return fields if len(fields) == len(pairs) else None
 
 
 def _safe_request_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and all(c in _ALPHABET or c in "-_." for c in value)
+    return 0 < len(value) <= MAX_REQUEST_ID and all(c in _ALPHABET or c in "-_." for c in value)
 
 
 async def send_error(send: Send, status: int, error: str, message: str, request_id: str) -> None:

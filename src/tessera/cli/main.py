@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from tessera import __version__
+from tessera.cli import agent as agent_cli
+from tessera.cli import client as client_cli
 from tessera.settings import Settings, SettingsError, generate_auth_secret, generate_root_key
 
 app = typer.Typer(help="Tessera: secrets manager and KMS for machine identities.", no_args_is_help=True)
@@ -121,6 +123,27 @@ def keys_generate() -> None:
     print(f"TESSERA_AUTH_SECRET={generate_auth_secret()}")
 
 
+@keys_app.command("rotate")
+def keys_rotate(
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Data keys re-sealed per transaction.")
+    ] = 200,
+) -> None:
+    """Re-seal every project's data key under TESSERA_ROOT_KEY (old key in TESSERA_PREVIOUS_ROOT_KEYS)."""
+    from tessera.cli.keys import rotate
+    from tessera.errors import TesseraError
+
+    try:
+        report = rotate(load_settings(), batch_size=batch_size)
+    except (SettingsError, TesseraError) as exc:
+        raise fail(str(exc)) from None
+    print(
+        f"re-sealed {report.resealed} data key(s) under root key {report.root_key_id}; "
+        f"{report.already_current} already current. Once every server runs with the new "
+        "TESSERA_ROOT_KEY, remove the old key from TESSERA_PREVIOUS_ROOT_KEYS."
+    )
+
+
 @app.command()
 def bootstrap(
     email: Annotated[str, typer.Option(help="Email of the first administrator.")],
@@ -143,8 +166,9 @@ def bootstrap(
     from tessera.store.engine import make_engine, make_session_factory
 
     try:
-        settings = prepare(load_settings())
+        # Check the input first, so a typo creates or migrates nothing.
         body = BootstrapIn(email=email, password=password, organization=organization)
+        settings = prepare(load_settings())
     except (SettingsError, NotMigrated) as exc:
         raise fail(str(exc)) from None
     except ValidationError as exc:
@@ -168,6 +192,10 @@ def bootstrap(
         raise fail(exc.message) from None
     finally:
         engine.dispose()
+
+
+client_cli.register(app)  # login, logout, secrets, run, export
+agent_cli.register(app)  # agent
 
 
 def main() -> None:

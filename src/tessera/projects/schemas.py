@@ -13,6 +13,13 @@ def _slug(value: str | None) -> str | None:
     return value
 
 
+def _display_name(value: str | None) -> str | None:
+    # min_length alone lets "   " through, which the services would store as an empty name.
+    if value is not None and not value.strip():
+        raise ValueError("name must not be blank")
+    return value.strip() if value is not None else None
+
+
 class ProjectCreateIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -55,6 +62,11 @@ class ProjectUpdateIn(BaseModel):
     description: str | None = Field(None, max_length=1024)
     slug: str | None = Field(None, min_length=1, max_length=64)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return _display_name(value)
+
     @field_validator("slug")
     @classmethod
     def _check_slug(cls, value: str | None) -> str | None:
@@ -67,6 +79,13 @@ class EnvironmentCreateIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     slug: str = Field(min_length=1, max_length=64)
     position: int | None = Field(None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        checked = _display_name(value)
+        assert checked is not None
+        return checked
 
     @field_validator("slug")
     @classmethod
@@ -82,6 +101,11 @@ class EnvironmentUpdateIn(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=64)
     slug: str | None = Field(None, min_length=1, max_length=64)
     position: int | None = Field(None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return _display_name(value)
 
     @field_validator("slug")
     @classmethod

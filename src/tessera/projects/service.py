@@ -18,7 +18,8 @@ from tessera.projects.schemas import (
     ProjectCreateIn,
     ProjectUpdateIn,
 )
-from tessera.rbac.service import require_org, require_project
+from tessera.rbac.models import IdentityProjectMembership, IdentityProjectMembershipRole
+from tessera.rbac.service import invalidate_permissions, org_role, require_org, require_project
 from tessera.text import slugify, unique_suffix
 
 DEFAULT_ENVIRONMENTS = (("Development", "dev"), ("Staging", "staging"), ("Production", "prod"))
@@ -76,8 +77,26 @@ def create_project(
                 updated_at=now,
             )
         )
+    _make_creator_admin(session, principal, project, now)
     session.flush()
     return view(session, project)
+
+
+def _make_creator_admin(session: Session, principal: Principal, project: Project, now: datetime) -> None:
+    """Whoever creates a project administers it; org admins already do, so they need no row."""
+    if org_role(session, principal) == "admin":
+        return
+    membership = IdentityProjectMembership(
+        project_id=project.id, identity_id=principal.identity_id, created_at=now, updated_at=now
+    )
+    session.add(membership)
+    session.flush()
+    session.add(
+        IdentityProjectMembershipRole(
+            membership_id=membership.id, role="admin", created_at=now, updated_at=now
+        )
+    )
+    invalidate_permissions(session)
 
 
 def get_project(session: Session, principal: Principal, project_id: str, *, action: str = "read") -> Project:
@@ -98,10 +117,16 @@ def get_project_by_slug(session: Session, principal: Principal, slug: str) -> Pr
 
 
 def list_projects(session: Session, principal: Principal) -> list[ProjectView]:
+    """Org admins see every project of the org; anyone else only the projects they are a member of."""
     require_org(session, principal, "read", "workspace")
-    projects = session.scalars(
-        select(Project).where(Project.org_id == principal.org_id).order_by(Project.created_at, Project.id)
-    )
+    query = select(Project).where(Project.org_id == principal.org_id)
+    if org_role(session, principal) != "admin":
+        query = query.join(
+            IdentityProjectMembership,
+            (IdentityProjectMembership.project_id == Project.id)
+            & (IdentityProjectMembership.identity_id == principal.identity_id),
+        )
+    projects = session.scalars(query.order_by(Project.created_at, Project.id))
     return [view(session, project) for project in projects]
 
 

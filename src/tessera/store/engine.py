@@ -18,8 +18,9 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 10_000, echo: bool = 
         url,
         echo=echo,
         pool_pre_ping=True,  # a PostgreSQL restart must not leave dead connections in the pool
-        pool_size=10,
-        max_overflow=20,
+        # Above the app's cap on requests in flight (32), so a full house never waits for a connection.
+        pool_size=16,
+        max_overflow=24,
         pool_timeout=10,
     )
 

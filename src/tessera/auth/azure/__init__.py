@@ -1,0 +1,1 @@
+"""Azure Auth: Entra ID managed-identity tokens exchanged for access tokens."""

@@ -1,0 +1,1 @@
+"""Refresh-token credentials: a long-lived refresh token exchanged for access tokens, optionally rotated."""

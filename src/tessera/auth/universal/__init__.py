@@ -1,0 +1,1 @@
+"""Universal Auth: a client id and client secrets exchanged for access tokens."""
