@@ -13,6 +13,7 @@ import os
 import shutil
 import sqlite3
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -90,25 +91,53 @@ def _truncate_all(engine: Engine) -> None:
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
+# Engines live for the whole session, one per database, so that pooled connections and the
+# app built on them are reused; each test starts from empty tables instead of a new database.
+_ENGINES: dict[str, Engine] = {}
+
+
+def shared_engine(url: str) -> Engine:
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = _ENGINES[url] = make_engine(url)
+    return engine
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dispose_shared_engines() -> Iterator[None]:
+    yield
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
+
+
+@pytest.fixture(scope="session")
+def sqlite_shared(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("shared") / "tessera.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def _empty_all(engine: Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        _truncate_all(engine)
+        return
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
-    """The URL of an empty, migrated database of each kind."""
-    if request.param == "sqlite":
-        path = tmp_path / "tessera.db"
-        shutil.copyfile(sqlite_template, path)
-        return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("pg_url")
-    engine = make_engine(url)
-    _truncate_all(engine)
-    engine.dispose()
+def db_url(request: pytest.FixtureRequest, sqlite_shared: str) -> str:
+    """The URL of a migrated database of each kind, emptied for this test."""
+    url: str = sqlite_shared if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    _empty_all(shared_engine(url))
     return url
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
+def engine(db_url: str) -> Engine:
+    return shared_engine(db_url)
 
 
 # --- application ------------------------------------------------------------------------------
@@ -137,9 +166,27 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
     return make_settings(db_url, tmp_path / "data")
 
 
+# Building an app is cheap, but each app pays again, per route, for the framework's first-request
+# set-up; sharing apps across tests with equal settings saves minutes over the suite.
+_APPS: OrderedDict[str, Any] = OrderedDict()
+_MAX_APPS = 8
+
+
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: FrozenClock) -> Any:
-    return create_app(settings, clock=clock, engine=engine)
+    """An app on the test's settings; reused across tests, with the clock and caches made fresh."""
+    key = settings.model_dump_json(exclude={"data_dir"})
+    application = _APPS.pop(key, None)
+    if application is None or application.state.engine is not engine:
+        application = create_app(settings, clock=clock, engine=engine)
+    _APPS[key] = application
+    while len(_APPS) > _MAX_APPS:
+        _APPS.popitem(last=False)
+    context = application.state.context
+    context.settings = settings
+    context.clock = clock
+    context.extras.clear()
+    return application
 
 
 @pytest.fixture
@@ -148,9 +195,9 @@ def client(app: Any) -> Iterator[TestClient]:
         yield test_client
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap argon2 parameters, for tests that bootstrap often and do not test hashing itself."""
+    """Cheap argon2 parameters (hashing is still argon2id, just fast): bootstrap runs in most tests."""
     from argon2 import PasswordHasher
 
     from tessera.crypto import passwords

@@ -17,7 +17,11 @@ from tessera.api.responses import JSONResponse
 from tessera.api.router import include_routers
 from tessera.auth.client_ip import parse_proxies
 from tessera.clock import Clock, SystemClock
+from tessera.observability import metrics as observability
+from tessera.observability.middleware import ObservabilityMiddleware
+from tessera.ratelimit import middleware as rate_limits
 from tessera.settings import Settings
+from tessera.shared_state import redis_store
 from tessera.store.engine import make_engine, make_session_factory
 
 
@@ -33,10 +37,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         signing_secret=settings.auth_secret_bytes(),
         extras={},
     )
+    redis_store.install(context)  # None unless TESSERA_REDIS_URL is set
+    shared = redis_store.get_store(context)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        if shared is not None:
+            shared.close()
         engine.dispose()
 
     app = FastAPI(
@@ -52,12 +60,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     errors.install(app)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
     include_routers(app)
+    rate_limits.install(app, context)
     app.add_middleware(ConcurrencyLimit)
     app.add_middleware(
         CompatMiddleware,
         trusted_proxies=parse_proxies(settings.trusted_proxies),
         max_body_bytes=settings.max_body_bytes,
     )
+    # Outermost, so every answer is counted and logged once, including the middleware's own.
+    app.add_middleware(ObservabilityMiddleware, metrics=observability.install(context.extras, engine))
     return app
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tessera.ratelimit.rates import parse_rate
+
 logger = logging.getLogger(__name__)
 
 # Values that appear in examples and docs; a server that starts with them in production is a
@@ -103,7 +105,34 @@ class Settings(BaseSettings):
         None,
         description="Optional Redis URL for counters shared by replicas; without it the database is used.",
     )
+    redis_key_prefix: str = Field(
+        "tessera:",
+        description="Prefix of every Redis key Tessera writes, so deployments can share one Redis.",
+    )
+    rate_limit_login_per_ip: str = Field(
+        "100/60",
+        description=(
+            "Login requests per client IP: COUNT/SECONDS (e.g. 100/60), COUNT/UNIT (100/minute) or off. "
+            "Refused requests get 429 with Retry-After."
+        ),
+    )
+    rate_limit_login_per_identity: str = Field(
+        "100/60", description="Login requests per client id / identity id / refresh token (same format)."
+    )
+    rate_limit_secrets_per_ip: str = Field(
+        "off", description="Secret, folder, import and KMS requests per client IP (same format)."
+    )
+    rate_limit_secrets_per_identity: str = Field(
+        "off", description="Secret, folder, import and KMS requests per authenticated identity (same format)."
+    )
     log_level: str = Field("INFO", description="Log level for the server's JSON logs.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token (at least 16 characters) that Prometheus must send to read `/metrics`. "
+            "Unset: `/metrics` is off (404)."
+        ),
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; bigger bodies get 413."
     )
@@ -143,6 +172,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"TESSERA_TRUSTED_PROXIES: {cidr!r} is not an IP address or CIDR") from exc
         return value
 
+    @field_validator(
+        "rate_limit_login_per_ip",
+        "rate_limit_login_per_identity",
+        "rate_limit_secrets_per_ip",
+        "rate_limit_secrets_per_identity",
+    )
+    @classmethod
+    def _validate_rate(cls, value: str) -> str:
+        parse_rate(value)  # raises ValueError with the expected format
+        return value
+
     @field_validator("root_key")
     @classmethod
     def _validate_root_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -163,6 +203,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _validate_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (_is_placeholder(value) or len(value.get_secret_value()) < 16):
+            raise ValueError("TESSERA_METRICS_TOKEN must be at least 16 characters and not a placeholder")
+        return value
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

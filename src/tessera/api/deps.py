@@ -14,6 +14,7 @@ from tessera.auth.principal import Principal
 from tessera.auth.tokens import authenticate, parse_bearer
 from tessera.clock import Clock
 from tessera.errors import TesseraError
+from tessera.observability.metrics import bind_session, metrics_of, record_login
 from tessera.settings import Settings
 
 
@@ -57,6 +58,7 @@ def get_session(context: ContextDep, ctx: RequestCtxDep) -> Iterator[Session]:
     session = context.session_factory()
     # Authorisation reads the app's clock from here (temporary role expiry) without a new parameter.
     session.info["clock"] = context.clock
+    bind_session(session, metrics_of(context.extras))
     try:
         yield session
         session.commit()
@@ -66,6 +68,7 @@ def get_session(context: ContextDep, ctx: RequestCtxDep) -> Iterator[Session]:
         else:
             session.rollback()
         if exc.audit is not None:
+            _count_login_failure(context, exc)
             _audit_failure(session, context, ctx, exc)
         raise
     except BaseException:
@@ -73,6 +76,15 @@ def get_session(context: ContextDep, ctx: RequestCtxDep) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _count_login_failure(context: AppContext, exc: TesseraError) -> None:
+    """Every auth method's failed logins reach the metrics here, with the audit's method and reason."""
+    assert exc.audit is not None
+    if exc.audit.get("event") == "login":
+        outcome = "unavailable" if exc.status_code >= 500 else "failure"
+        method = str(exc.audit.get("auth_method") or "unknown")
+        record_login(metrics_of(context.extras), method, outcome, exc.reason)
 
 
 def _audit_failure(session: Session, context: AppContext, ctx: RequestContext, exc: TesseraError) -> None:
@@ -103,13 +115,15 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 def get_principal(
     request: Request, session: SessionDep, context: ContextDep, ctx: RequestCtxDep
 ) -> Principal:
-    return authenticate(
+    principal = authenticate(
         session,
         parse_bearer(request.headers.get("authorization")),
         client_ip=ctx.client_ip,
         now=context.clock.now(),
         secret=context.signing_secret,
     )
+    request.state.identity_id = principal.identity_id  # for the request log line
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

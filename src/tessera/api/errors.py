@@ -7,10 +7,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tessera.api import openapi
 from tessera.api.responses import JSONResponse
-from tessera.errors import TesseraError
+from tessera.errors import ServiceUnavailable, TesseraError
+from tessera.store.availability import outage_reason
 
 logger = logging.getLogger("tessera.errors")
 
@@ -86,8 +90,22 @@ async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database outage is a retryable 503 (fail closed, recover by itself); anything else a 500."""
+    reason = outage_reason(exc)
+    if reason is None:
+        raise exc  # a bug, not an outage: the unexpected-error handler logs it and answers 500
+    # Logged by the handler with the reason only: no SQL, parameters or connection details.
+    return await handle_tessera_error(
+        request, ServiceUnavailable(reason=reason, headers={"Retry-After": "1"})
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TesseraError, handle_tessera_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_exception_handler(DBAPIError, handle_database_error)
+    app.add_exception_handler(PoolTimeout, handle_database_error)
     app.add_exception_handler(Exception, handle_unexpected)
+    openapi.install(app)  # the schema documents these envelopes, not FastAPI's default error shape

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 
-class JSONResponse(Response):
+class JSONResponse(StarletteJSONResponse):
+    # A subclass of Starlette's JSONResponse (not just Response), so that FastAPI documents each
+    # route's real response model in the OpenAPI schema instead of `{"type": "string"}`.
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

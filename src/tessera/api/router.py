@@ -14,6 +14,7 @@ from tessera.auth.universal import routes as universal_auth_routes
 from tessera.console import routes as console_routes
 from tessera.identities import routes as identity_routes
 from tessera.kms_keys import routes as kms_key_routes
+from tessera.observability import routes as observability_routes
 from tessera.orgs import routes as org_routes
 from tessera.projects import routes as project_routes
 from tessera.rbac import membership_routes
@@ -37,3 +38,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(console_routes.router)
     app.include_router(secret_routes.router)
     app.include_router(kms_key_routes.router)
+    app.include_router(observability_routes.router)

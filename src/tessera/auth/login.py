@@ -16,6 +16,7 @@ from tessera.clock import as_utc
 from tessera.crypto.access_tokens import encode_access_token
 from tessera.errors import InvalidCredentials
 from tessera.identities.models import Identity, IdentityAccessToken, IdentityOrgMembership
+from tessera.observability.metrics import record_login, session_metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,8 @@ def issue_access_token(
         expires_at=row.expires_at,
         client_secret_id=client_secret_id,
     )
+    # Failures are counted where they are audited (the request edge); successes here, once.
+    record_login(session_metrics(session), method, "success")
     return LoginResult(
         access_token=token, expires_in=policy.ttl, access_token_max_ttl=policy.max_ttl, token_id=row.id
     )

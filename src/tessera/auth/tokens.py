@@ -24,6 +24,7 @@ from tessera.crypto.access_tokens import (
 )
 from tessera.errors import BadRequest, Forbidden, Unauthorized
 from tessera.identities.models import Identity, IdentityAccessToken
+from tessera.observability.metrics import record_token_use, session_metrics
 
 TOKEN_NOT_FOUND = "No identity access token found"  # noqa: S105 - a message
 USES_EXHAUSTED = "Unable to renew because access token number of uses limit reached"
@@ -115,6 +116,7 @@ def authenticate(
     if not consume_use(session, state.token.id, now):
         # Lost a race for the last use (or a concurrent revoke/expiry): same answer as above.
         raise Unauthorized(USES_EXHAUSTED, reason="uses_exhausted_race")
+    record_token_use(session_metrics(session), state.token.auth_method)
     return Principal(
         identity_id=state.identity.id,
         org_id=state.identity.org_id,

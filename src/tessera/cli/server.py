@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from tessera.app import create_app
+from tessera.observability.logging import configure_logging
 from tessera.settings import Settings
 from tessera.store import migrate
 from tessera.store.engine import make_engine
@@ -40,4 +41,6 @@ def prepare(settings: Settings) -> Settings:
 
 def app_factory() -> FastAPI:
     """Entry point for uvicorn workers: settings from the environment, keys from the data dir."""
-    return create_app(Settings().ensure_keys())
+    settings = Settings().ensure_keys()
+    configure_logging(settings.log_level)  # JSON lines on stderr, one per request at INFO
+    return create_app(settings)

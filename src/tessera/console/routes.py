@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from tessera.console.pages import (
     auth_methods,
+    credentials,
     identities,
     overview,
     project_access,
@@ -34,6 +35,7 @@ for part in (
     projects.router,
     identities.router,
     auth_methods.router,
+    credentials.router,
     project_access.router,
     roles.router,
     secrets.router,

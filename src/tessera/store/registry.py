@@ -10,6 +10,7 @@ from tessera.identities import models as identity_models
 from tessera.kms_keys import models as kms_key_models
 from tessera.orgs import models as org_models
 from tessera.projects import models as project_models
+from tessera.ratelimit import models as rate_limit_models
 from tessera.rbac import models as rbac_models
 from tessera.secrets import models as secret_models
 from tessera.store.base import Base
@@ -23,6 +24,7 @@ __all__ = [
     "kms_key_models",
     "org_models",
     "project_models",
+    "rate_limit_models",
     "rbac_models",
     "refresh_auth_models",
     "secret_models",

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPubli
 from tessera.auth.azure.clouds import keys_url
 from tessera.clock import Clock
 from tessera.errors import UpstreamUnavailable
+from tessera.observability.metrics import Metrics, metrics_of, record_jwks_fetch, record_jwks_lookup
 
 if TYPE_CHECKING:
     from tessera.api.deps import AppContext
@@ -127,7 +128,9 @@ class JwksCache:
         cooldown: timedelta = REFRESH_COOLDOWN,
         stale_grace: timedelta = STALE_GRACE,
         fetch_deadline: float = FETCH_DEADLINE_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._client = client
         self._clock = clock
         self._ttl = ttl
@@ -149,6 +152,7 @@ class JwksCache:
             UpstreamUnavailable: no usable keys, or `kid` is unknown while Entra cannot be reached.
         """
         cache_key = (authority, tenant_id)
+        first = True
         while True:
             with self._lock:
                 entry = self._entries.setdefault(cache_key, _Entry())
@@ -161,6 +165,9 @@ class JwksCache:
                     return self._settle(entry, kid, now)
                 event = entry.inflight
                 keys = entry.keys
+            if first:  # one lookup per call, however many rounds it waits
+                record_jwks_lookup(self._metrics, hit=plan == "use")
+                first = False
             if plan == "use":
                 assert keys is not None
                 return keys
@@ -213,6 +220,7 @@ class JwksCache:
                 entry.last_failed = keys is None
                 entry.inflight = None
             event.set()
+            record_jwks_fetch(self._metrics, ok=keys is not None)
 
     def _fetch(self, authority: str, tenant_id: str) -> dict[str, RSAPublicKey]:
         deadline = time.monotonic() + self._fetch_deadline
@@ -242,7 +250,7 @@ def get_jwks_cache(context: AppContext) -> JwksCache:
     existing = context.extras.get(EXTRAS_KEY)
     if isinstance(existing, JwksCache):
         return existing
-    candidate = JwksCache(make_http_client(), context.clock)
+    candidate = JwksCache(make_http_client(), context.clock, metrics=metrics_of(context.extras))
     # setdefault is atomic: if two first requests race, one cache wins and the other is closed.
     winner = context.extras.setdefault(EXTRAS_KEY, candidate)
     if winner is not candidate:

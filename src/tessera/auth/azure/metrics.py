@@ -1,42 +1,31 @@
-"""Counts of Azure Auth login outcomes by reason, kept in memory for a metrics endpoint to read."""
+"""Azure Auth login outcomes by reason: a view over the app's login counters.
+
+Every auth method counts its logins through `tessera.observability.metrics.record_login`
+(exported at `/metrics` as `tessera_logins_total`); this module only reads the Azure share of
+those counters in the shape admin tools and tests already use.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from typing import TYPE_CHECKING
+
+from tessera.auth.azure.models import METHOD
+from tessera.observability.metrics import metrics_of
 
 if TYPE_CHECKING:
     from tessera.api.deps import AppContext
 
-EXTRAS_KEY = "azure.login_metrics"
-
 
 class LoginMetrics:
-    """Thread-safe counters keyed by (outcome, reason): success, failure, unavailable."""
+    """Read-only: {"success": {"ok": n}, "failure": {reason: n, …}, "unavailable": {…}}."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[tuple[str, str]] = Counter()
-
-    def record(self, outcome: str, reason: str | None = None) -> None:
-        with self._lock:
-            self._counts[(outcome, reason or "ok")] += 1
+    def __init__(self, context: AppContext) -> None:
+        self._context = context
 
     def snapshot(self) -> dict[str, dict[str, int]]:
-        """{"success": {"ok": n}, "failure": {"audience_mismatch": n, …}, "unavailable": {…}}."""
-        with self._lock:
-            result: dict[str, dict[str, int]] = {}
-            for (outcome, reason), count in self._counts.items():
-                result.setdefault(outcome, {})[reason] = count
-            return result
+        metrics = metrics_of(self._context.extras)
+        return metrics.login_counts(METHOD) if metrics is not None else {}
 
 
 def get_login_metrics(context: AppContext) -> LoginMetrics:
-    """The app's one set of counters, created on first use in `context.extras`."""
-    existing = context.extras.get(EXTRAS_KEY)
-    if isinstance(existing, LoginMetrics):
-        return existing
-    winner = context.extras.setdefault(EXTRAS_KEY, LoginMetrics())
-    assert isinstance(winner, LoginMetrics)
-    return winner
+    return LoginMetrics(context)

@@ -11,7 +11,6 @@ from tessera.api.deps import AppContext, ContextDep, PrincipalDep, RequestCtxDep
 from tessera.auth.azure import service
 from tessera.auth.azure.clouds import authority_host
 from tessera.auth.azure.jwks import get_jwks_cache
-from tessera.auth.azure.metrics import get_login_metrics
 from tessera.auth.azure.models import IdentityAzureAuth
 from tessera.auth.azure.schemas import AzureAuthAttachIn, AzureAuthPatchIn, AzureExplainIn, AzureLoginIn
 
@@ -33,7 +32,6 @@ def login(body: AzureLoginIn, session: SessionDep, context: ContextDep, ctx: Req
         body,
         keys=get_jwks_cache(context),
         authority_for=_authority_for(context),
-        metrics=get_login_metrics(context),
         now=context.clock.now(),
         signing_secret=context.signing_secret,
         ctx=ctx,

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from tessera.audit.service import RequestContext
 from tessera.auth.azure.clouds import ISSUER_HOSTS, Cloud
 from tessera.auth.azure.ids import resource_segments
-from tessera.auth.azure.metrics import LoginMetrics
 from tessera.auth.azure.models import METHOD, AzureUsedToken, IdentityAzureAuth
 from tessera.auth.azure.schemas import AzureAuthAttachIn, AzureAuthPatchIn, AzureFieldsIn, AzureLoginIn
 from tessera.auth.azure.verify import (
@@ -272,35 +271,28 @@ def login(
     *,
     keys: KeySource,
     authority_for: AuthorityFor,
-    metrics: LoginMetrics,
     now: datetime,
     signing_secret: bytes,
     ctx: RequestContext,
 ) -> LoginResult:
     """Exchange an Entra ID token for a Tessera access token.
 
+    Outcomes are counted like every method's: successes where the token is minted, failures
+    (with their reason) where the request edge audits them.
+
     Raises:
         InvalidCredentials: any failure at all (reason in the audit record).
         UpstreamUnavailable: the tenant's signing keys cannot be obtained (503).
     """
-    try:
-        result = _login(
-            session,
-            body,
-            keys=keys,
-            authority_for=authority_for,
-            now=now,
-            signing_secret=signing_secret,
-            ctx=ctx,
-        )
-    except InvalidCredentials as exc:
-        metrics.record("failure", exc.reason)
-        raise
-    except UpstreamUnavailable as exc:
-        metrics.record("unavailable", exc.reason)
-        raise
-    metrics.record("success")
-    return result
+    return _login(
+        session,
+        body,
+        keys=keys,
+        authority_for=authority_for,
+        now=now,
+        signing_secret=signing_secret,
+        ctx=ctx,
+    )
 
 
 def _login(

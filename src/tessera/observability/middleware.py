@@ -1,0 +1,63 @@
+"""Pure ASGI middleware: after each HTTP request, one metrics observation and one log line.
+
+It is the outermost layer, so it also sees answers the transport middleware gives by itself
+(413, malformed forms) and the 500s of unhandled errors. The route label is the matched route's
+template, read from the scope after the app ran; the identity id is what authentication left in
+the request state. Nothing from headers, the query or the body is read here.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tessera.api.middleware import ASGIApp, Message, Receive, Scope, Send
+from tessera.observability.logging import log_request
+from tessera.observability.metrics import UNMATCHED_ROUTE, Metrics
+
+IDENTITY_STATE_KEY = "identity_id"  # request.state.identity_id, set when a bearer token is accepted
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees when the app fails before answering
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        method = scope.get("method", "")
+        method = method if method in _METHODS else "OTHER"
+        route = route_template(scope)
+        self.metrics.observe_request(method, route, status, seconds)
+        state = scope.get("state") or {}
+        log_request(
+            request_id=state.get("request_id"),
+            method=method,
+            route=route,
+            status=status,
+            duration_ms=seconds * 1000,
+            identity_id=state.get(IDENTITY_STATE_KEY),
+        )
