@@ -21,7 +21,7 @@ class RedisNamespace:
     url: str
     prefix: str
 
-    def keys(self) -> list[bytes]:
+    def stored_keys(self) -> list[bytes]:
         import redis
 
         client = redis.Redis.from_url(self.url)

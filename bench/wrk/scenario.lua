@@ -3,11 +3,19 @@
 --   BENCH_METHOD         GET, POST, ...            (default GET)
 --   BENCH_AUTHORIZATION  value of the Authorization header, if any
 --   BENCH_BODY           request body, if any (sent as application/json)
+--   BENCH_HEADER         one more header as "Name: value", if any (e.g. OpenBao's X-Vault-Token)
 
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 local authorization = os.getenv("BENCH_AUTHORIZATION")
 if authorization and authorization ~= "" then
   wrk.headers["Authorization"] = authorization
+end
+local extra = os.getenv("BENCH_HEADER")
+if extra and extra ~= "" then
+  local name, value = extra:match("^([^:]+):%s*(.*)$")
+  if name then
+    wrk.headers[name] = value
+  end
 end
 local body = os.getenv("BENCH_BODY")
 if body and body ~= "" then

@@ -68,7 +68,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
         max_body_bytes=settings.max_body_bytes,
     )
     # Outermost, so every answer is counted and logged once, including the middleware's own.
-    app.add_middleware(ObservabilityMiddleware, metrics=observability.install(context.extras, engine))
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=lambda: observability.metrics_for(context.extras, engine)
+    )
     return app
 
 

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, TypeVar, cast
 
+import anyio
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from tessera.audit.service import AuditEntry, RequestContext, record
 from tessera.auth.principal import Principal
-from tessera.auth.tokens import authenticate, parse_bearer
+from tessera.auth.tokens import USES_EXHAUSTED, authenticate, consume_use, parse_bearer
 from tessera.clock import Clock
-from tessera.errors import TesseraError
-from tessera.observability.metrics import bind_session, metrics_of, record_login
+from tessera.errors import TesseraError, Unauthorized
+from tessera.observability.metrics import (
+    bind_session,
+    metrics_of,
+    record_login,
+    record_token_use,
+    session_metrics,
+)
 from tessera.settings import Settings
+from tessera.store.engine import SQLITE_AUTOCOMMIT
 
 
 @dataclass
@@ -35,10 +46,16 @@ def get_context(request: Request) -> AppContext:
     return context
 
 
-ContextDep = Annotated[AppContext, Depends(get_context)]
+async def _context_dep(request: Request) -> AppContext:
+    # Trivial dependencies are `async def` so that they run on the event loop: a sync one costs a
+    # round trip through the worker-thread pool, and under load each trip waits its turn.
+    return get_context(request)
 
 
-def get_request_context(request: Request) -> RequestContext:
+ContextDep = Annotated[AppContext, Depends(_context_dep)]
+
+
+async def get_request_context(request: Request) -> RequestContext:
     return RequestContext(
         request_id=getattr(request.state, "request_id", None),
         client_ip=getattr(request.state, "client_ip", None),
@@ -48,32 +65,151 @@ def get_request_context(request: Request) -> RequestContext:
 
 RequestCtxDep = Annotated[RequestContext, Depends(get_request_context)]
 
+READ_ONLY_ATTR = "__tessera_read_only__"
+READ_ONLY_KEY = "tessera.read_only"
+PENDING_USE_KEY = "tessera.pending_token_use"
+E = TypeVar("E", bound=Callable[..., object])
 
-def get_session(context: ContextDep, ctx: RequestCtxDep) -> Iterator[Session]:
+
+def read_only(endpoint: E) -> E:
+    """Mark an endpoint whose requests only read (hot GETs such as a secret read).
+
+    Its session reads without holding a write transaction (on SQLite: no transaction at all, so
+    reads never wait for writers), and the caller's token use is taken after the reads, in one
+    short conditional UPDATE just before the answer is sent. If that UPDATE loses (the token was
+    used up or revoked meanwhile) the answer is the same 401 as before, and nothing read is sent.
+    A write such an endpoint makes anyway (a project's data key created on first use) commits
+    by itself on SQLite.
+    """
+    setattr(endpoint, READ_ONLY_ATTR, True)
+    return endpoint
+
+
+def _is_read_only(request: Request) -> bool:
+    return bool(getattr(request.scope.get("endpoint"), READ_ONLY_ATTR, False))
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingUse:
+    token_id: str
+    auth_method: str
+    now: datetime
+
+
+def _read_engine(context: AppContext, engine: Engine) -> Engine:
+    key = "tessera.read_engine"
+    cached = context.extras.get(key)
+    if isinstance(cached, tuple) and cached[0] is engine:
+        return cast(Engine, cached[1])
+    reader = engine.execution_options(**{SQLITE_AUTOCOMMIT: True})
+    context.extras[key] = (engine, reader)
+    return reader
+
+
+def _new_session(request: Request, context: AppContext) -> Session:
+    session = context.session_factory()
+    if _is_read_only(request):
+        session.info[READ_ONLY_KEY] = True
+        engine = session.get_bind()
+        if isinstance(engine, Engine) and engine.dialect.name == "sqlite":
+            session.bind = _read_engine(context, engine)
+    # Authorisation reads the app's clock from here (temporary role expiry) without a new parameter.
+    session.info["clock"] = context.clock
+    bind_session(session, metrics_of(context.extras))
+    return session
+
+
+async def get_session(request: Request, context: ContextDep, ctx: RequestCtxDep) -> AsyncIterator[Session]:
     """One transaction per request: committed before the response is sent, rolled back on error.
 
     A TesseraError may ask for what was written to be kept (`persist`) and for an audit record of
     the failure, which is written in its own transaction so a rollback cannot lose it.
+
+    Creating the session does no I/O (it connects on first use), so it happens on the event loop;
+    the commit runs there too when it cannot wait for anything (SQLite, write lock already held),
+    which keeps SQLite's one write transaction as short as possible. Everything else that touches
+    the database runs in a worker thread.
     """
-    session = context.session_factory()
-    # Authorisation reads the app's clock from here (temporary role expiry) without a new parameter.
-    session.info["clock"] = context.clock
-    bind_session(session, metrics_of(context.extras))
+    session = _new_session(request, context)
     try:
         yield session
-        session.commit()
-    except TesseraError as exc:
-        if exc.persist:
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_finish_failed, session, context, ctx, exc)
+        raise
+    pending = session.info.pop(PENDING_USE_KEY, None)
+    if pending is None and _commit_cannot_wait(session):
+        try:
             session.commit()
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_finish_failed, session, context, ctx, exc)
+            raise
+        session.close()
+        return
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(_finish_ok, session, context, ctx, pending)
+
+
+def _commit_cannot_wait(session: Session) -> bool:
+    """True when committing takes no lock it does not already hold (so it may run on the loop)."""
+    transaction = session.get_transaction()
+    if transaction is None:
+        return not (session.new or session.dirty or session.deleted)
+    # The connections this transaction has opened (bind → (Connection, …)); none yet means the
+    # commit's flush would connect and BEGIN, which may wait.
+    opened = getattr(transaction, "_connections", None) or {}
+    if len(opened) != 1:
+        return False
+    connection = next(iter(opened.values()))[0]
+    if connection.dialect.name != "sqlite":
+        return False
+    return bool(getattr(connection.connection.dbapi_connection, "in_transaction", False))
+
+
+def _finish_ok(
+    session: Session, context: AppContext, ctx: RequestContext, pending: _PendingUse | None
+) -> None:
+    """Commit; for a read-only request first take the token use it was authenticated with."""
+    try:
+        separate = pending is not None and session.info.get(READ_ONLY_KEY) and _is_sqlite(session)
+        if pending is not None and not separate:
+            _take_use(session, pending)
+        session.commit()
+    except BaseException as exc:
+        _finish_failed(session, context, ctx, exc)
+        raise
+    session.close()
+    if pending is not None and separate:
+        # The reads ran outside any transaction; the use gets a short write transaction of its own.
+        with context.session_factory.begin() as writer:
+            bind_session(writer, metrics_of(context.extras))
+            _take_use(writer, pending)
+
+
+def _take_use(session: Session, pending: _PendingUse) -> None:
+    if not consume_use(session, pending.token_id, pending.now):
+        raise Unauthorized(USES_EXHAUSTED, reason="uses_exhausted_race")
+    record_token_use(session_metrics(session), pending.auth_method)
+
+
+def _is_sqlite(session: Session) -> bool:
+    bind = session.get_bind()
+    return isinstance(bind, Engine) and bind.dialect.name == "sqlite"
+
+
+def _finish_failed(session: Session, context: AppContext, ctx: RequestContext, exc: BaseException) -> None:
+    try:
+        if isinstance(exc, TesseraError):
+            if exc.persist:
+                session.commit()
+            else:
+                session.rollback()
+            if exc.audit is not None:
+                _count_login_failure(context, exc)
+                _audit_failure(session, context, ctx, exc)
         else:
             session.rollback()
-        if exc.audit is not None:
-            _count_login_failure(context, exc)
-            _audit_failure(session, context, ctx, exc)
-        raise
-    except BaseException:
-        session.rollback()
-        raise
     finally:
         session.close()
 
@@ -115,13 +251,18 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 def get_principal(
     request: Request, session: SessionDep, context: ContextDep, ctx: RequestCtxDep
 ) -> Principal:
+    now = context.clock.now()
+    deferred = bool(session.info.get(READ_ONLY_KEY))
     principal = authenticate(
         session,
         parse_bearer(request.headers.get("authorization")),
         client_ip=ctx.client_ip,
-        now=context.clock.now(),
+        now=now,
         secret=context.signing_secret,
+        consume=not deferred,
     )
+    if deferred:  # taken by get_session once the reads are done
+        session.info[PENDING_USE_KEY] = _PendingUse(principal.token_id, principal.auth_method, now)
     request.state.identity_id = principal.identity_id  # for the request log line
     return principal
 

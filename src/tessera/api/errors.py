@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera.api import openapi
 from tessera.api.responses import JSONResponse
-from tessera.errors import ServiceUnavailable, TesseraError
+from tessera.errors import BadRequest, ServiceUnavailable, TesseraError
 from tessera.store.availability import outage_reason
 
 logger = logging.getLogger("tessera.errors")
@@ -101,11 +103,27 @@ async def handle_database_error(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def handle_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    """A value the schema let through but storage cannot hold (e.g. an integer past 64 bits).
+
+    The input is the caller's, so this is a 400, never a 500 (found by fuzzing: huge `offset`
+    and `numUsesLimit` values overflowed SQLite's INTEGER and PostgreSQL's bigint).
+    """
+    return await handle_tessera_error(
+        request, BadRequest("A value in the request is out of range", reason="value_out_of_range")
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TesseraError, handle_tessera_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(DBAPIError, handle_database_error)
     app.add_exception_handler(PoolTimeout, handle_database_error)
+    app.add_exception_handler(sqlite3.Error, handle_database_error)  # raised unwrapped by hooks
+    app.add_exception_handler(psycopg.Error, handle_database_error)
+    app.add_exception_handler(DataError, handle_out_of_range)
+    app.add_exception_handler(psycopg.DataError, handle_out_of_range)
+    app.add_exception_handler(OverflowError, handle_out_of_range)
     app.add_exception_handler(Exception, handle_unexpected)
     openapi.install(app)  # the schema documents these envelopes, not FastAPI's default error shape

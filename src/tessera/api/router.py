@@ -23,19 +23,23 @@ from tessera.secrets import routes as secret_routes
 
 
 def include_routers(app: FastAPI) -> None:
+    # Routes are matched by trying them in this order, so the ones machines call most (logins,
+    # secret reads) come early. Order decides only between routes that can match the same
+    # request: the secrets router stays after the projects router, whose
+    # `/api/v1/projects/slug/{slug}` would otherwise lose `GET /api/v1/projects/slug/tags`.
     app.include_router(health.router)
+    app.include_router(universal_auth_routes.router)
+    app.include_router(azure_auth_routes.router)
     app.include_router(org_routes.router)
     app.include_router(project_routes.router)
+    app.include_router(secret_routes.router)
     app.include_router(identity_routes.router)
     app.include_router(rbac_routes.router)
     app.include_router(membership_routes.router)
     app.include_router(audit_routes.router)
-    app.include_router(universal_auth_routes.router)
-    app.include_router(azure_auth_routes.router)
     app.include_router(token_auth_routes.router)
     app.include_router(refresh_auth_routes.router)
     app.include_router(token_routes.router)
     app.include_router(console_routes.router)
-    app.include_router(secret_routes.router)
     app.include_router(kms_key_routes.router)
     app.include_router(observability_routes.router)

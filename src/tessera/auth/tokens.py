@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from tessera.auth.principal import Principal
@@ -50,12 +50,31 @@ def parse_bearer(header: str | None) -> str | None:
     return value or None
 
 
+# The per-request statements are built once: composing SQL expressions costs more CPU than
+# running these indexed queries, and every authenticated request runs both.
+_LOAD_STATE = (
+    select(IdentityAccessToken, Identity)
+    .join(Identity, Identity.id == IdentityAccessToken.identity_id)
+    .where(IdentityAccessToken.id == bindparam("p_token_id"))
+)
+_CONSUME_USE = (
+    update(IdentityAccessToken)
+    .where(
+        IdentityAccessToken.id == bindparam("p_token_id"),
+        IdentityAccessToken.is_revoked.is_(False),
+        or_(
+            IdentityAccessToken.num_uses_limit == 0,
+            IdentityAccessToken.num_uses < IdentityAccessToken.num_uses_limit,
+        ),
+        or_(IdentityAccessToken.expires_at.is_(None), IdentityAccessToken.expires_at >= bindparam("p_now")),
+    )
+    .values(num_uses=IdentityAccessToken.num_uses + 1, last_used_at=bindparam("p_now"))
+    .execution_options(synchronize_session=False)
+)
+
+
 def _load_state(session: Session, claims: AccessTokenClaims) -> TokenState | None:
-    row = session.execute(
-        select(IdentityAccessToken, Identity)
-        .join(Identity, Identity.id == IdentityAccessToken.identity_id)
-        .where(IdentityAccessToken.id == claims.token_id)
-    ).first()
+    row = session.execute(_LOAD_STATE, {"p_token_id": claims.token_id}).first()
     if row is None:
         return None
     token, identity = row
@@ -93,9 +112,18 @@ def _verify(raw_token: str, secret: bytes, now: datetime) -> AccessTokenClaims:
 
 
 def authenticate(
-    session: Session, raw_token: str | None, *, client_ip: str | None, now: datetime, secret: bytes
+    session: Session,
+    raw_token: str | None,
+    *,
+    client_ip: str | None,
+    now: datetime,
+    secret: bytes,
+    consume: bool = True,
 ) -> Principal:
     """Check a bearer token and consume one use.
+
+    With `consume=False` the caller takes the use itself later with `consume_use` (and must
+    refuse the request when that returns False); read-only requests do so after their reads.
 
     Raises:
         Unauthorized: no token, or the token is revoked, expired, exhausted or otherwise unusable.
@@ -113,10 +141,11 @@ def authenticate(
         raise Unauthorized(_PROBLEM_MESSAGES.get(problem, TOKEN_NOT_FOUND), reason=problem)
     if not ip_allowed(client_ip, state.token.trusted_ips):
         raise Forbidden(IP_NOT_ALLOWED, reason="ip_not_trusted")
-    if not consume_use(session, state.token.id, now):
-        # Lost a race for the last use (or a concurrent revoke/expiry): same answer as above.
-        raise Unauthorized(USES_EXHAUSTED, reason="uses_exhausted_race")
-    record_token_use(session_metrics(session), state.token.auth_method)
+    if consume:
+        if not consume_use(session, state.token.id, now):
+            # Lost a race for the last use (or a concurrent revoke/expiry): same answer as above.
+            raise Unauthorized(USES_EXHAUSTED, reason="uses_exhausted_race")
+        record_token_use(session_metrics(session), state.token.auth_method)
     return Principal(
         identity_id=state.identity.id,
         org_id=state.identity.org_id,
@@ -129,18 +158,7 @@ def authenticate(
 def consume_use(session: Session, token_id: str, now: datetime) -> bool:
     """Take one use in a single conditional UPDATE; False when the token is no longer usable."""
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(IdentityAccessToken)
-        .where(
-            IdentityAccessToken.id == token_id,
-            IdentityAccessToken.is_revoked.is_(False),
-            or_(
-                IdentityAccessToken.num_uses_limit == 0,
-                IdentityAccessToken.num_uses < IdentityAccessToken.num_uses_limit,
-            ),
-            or_(IdentityAccessToken.expires_at.is_(None), IdentityAccessToken.expires_at >= now),
-        )
-        .values(num_uses=IdentityAccessToken.num_uses + 1, last_used_at=now)
-        .execution_options(synchronize_session=False)
+        _CONSUME_USE, {"p_token_id": token_id, "p_now": now}
     )
     return result.rowcount == 1
 

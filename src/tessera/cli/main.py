@@ -13,6 +13,7 @@ from rich.console import Console
 
 from tessera import __version__
 from tessera.cli import agent as agent_cli
+from tessera.cli import backup as backup_cli
 from tessera.cli import client as client_cli
 from tessera.settings import Settings, SettingsError, generate_auth_secret, generate_root_key
 
@@ -196,6 +197,7 @@ def bootstrap(
 
 client_cli.register(app)  # login, logout, secrets, run, export
 agent_cli.register(app)  # agent
+backup_cli.register(app)  # backup, restore
 
 
 def main() -> None:

@@ -162,14 +162,16 @@ def metrics_of(extras: dict[str, object]) -> Metrics | None:
     return found if isinstance(found, Metrics) else None
 
 
-def install(extras: dict[str, object], engine: Engine | None) -> Metrics:
-    """Create the app's metrics once and keep them in `extras` (the composition root calls this)."""
+def metrics_for(extras: dict[str, object], engine: Engine | None) -> Metrics:
+    """The app's metrics, created on first use and kept in `extras` (like the app's other caches,
+    so whoever resets those starts the counters afresh too)."""
     existing = metrics_of(extras)
     if existing is not None:
         return existing
-    metrics = Metrics(engine)
-    extras[EXTRAS_KEY] = metrics
-    return metrics
+    # setdefault is atomic: when two first requests race, both use the one that won.
+    winner = extras.setdefault(EXTRAS_KEY, Metrics(engine))
+    assert isinstance(winner, Metrics)
+    return winner
 
 
 def bind_session(session: Session, metrics: Metrics | None) -> None:

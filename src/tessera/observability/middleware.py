@@ -9,6 +9,7 @@ the request state. Nothing from headers, the query or the body is read here.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from tessera.api.middleware import ASGIApp, Message, Receive, Scope, Send
 from tessera.observability.logging import log_request
@@ -25,15 +26,16 @@ def route_template(scope: Scope) -> str:
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Callable[[], Metrics]) -> None:
         self.app = app
-        self.metrics = metrics
+        self.metrics = metrics  # looked up per request: the app's caches may be reset while it runs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        metrics = self.metrics()  # before the app runs, so the request's own code finds it too
         status = 500  # what the client sees when the app fails before answering
 
         async def observed_send(message: Message) -> None:
@@ -45,13 +47,13 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            self._record(metrics, scope, status, time.perf_counter() - started)
 
-    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+    def _record(self, metrics: Metrics, scope: Scope, status: int, seconds: float) -> None:
         method = scope.get("method", "")
         method = method if method in _METHODS else "OTHER"
         route = route_template(scope)
-        self.metrics.observe_request(method, route, status, seconds)
+        metrics.observe_request(method, route, status, seconds)
         state = scope.get("state") or {}
         log_request(
             request_id=state.get("request_id"),

@@ -131,7 +131,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return None  # the route answers the malformed body itself
 
 

@@ -6,6 +6,10 @@ The generic cell rate algorithm keeps one number per bucket, the theoretical arr
 `max(TAT, now) + T - period <= now`; it then moves the TAT to `max(TAT, now) + T`. That is a
 token bucket of capacity `count` refilled one token every T, stored as a single value, which is
 what lets the database and Redis backends apply it in one conditional statement.
+
+What it promises: a burst of up to `count`, and between any two admitted requests at most
+`count` plus one per elapsed interval (so `count` per period sustained; a full bucket plus one
+period of refill, i.e. up to 2 * count - 1, in the worst single period).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ MAX_PERIOD_SECONDS = 7 * 86400
 
 @dataclass(frozen=True, slots=True)
 class Rate:
-    """`count` requests per `period_seconds`, with bursts of up to `count`."""
+    """`count` requests per `period_seconds` sustained, with bursts of up to `count`."""
 
     count: int
     period_seconds: int

@@ -59,7 +59,8 @@ async def verify_root_keys(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def get_ctx(session: SessionDep, principal: PrincipalDep, context: ContextDep) -> Ctx:
+async def get_ctx(session: SessionDep, principal: PrincipalDep, context: ContextDep) -> Ctx:
+    # async: it only assembles objects, so it runs on the event loop instead of a worker thread.
     return Ctx(
         session=session, principal=principal, data_keys=data_key_cache(context), now=context.clock.now()
     )

@@ -77,9 +77,15 @@ def validate_folder_name(name: str, *, field: str = "name") -> str:
     return value
 
 
+def canonical_name(name: str) -> str:
+    """The one spelling of a secret name, used both to store it and to look it up (trimmed, NFC),
+    so "e" + U+0301 and U+00E9 name one secret for every verb and every permission check."""
+    return unicodedata.normalize("NFC", name.strip())
+
+
 def validate_secret_name(name: str, *, field: str = "secretName") -> str:
     """Trim and NFC-normalise; refuse `:`, `/`, `\\`, invisible and control characters, and length."""
-    value = unicodedata.normalize("NFC", name.strip())
+    value = canonical_name(name)
     if not value:
         raise ValidationFailure(field, "Secret name must not be empty")
     if len(value) > SECRET_NAME_MAX:

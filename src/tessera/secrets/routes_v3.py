@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from tessera.api.deps import ContextDep
+from tessera.api.deps import ContextDep, read_only
 from tessera.secrets import routes_common as common
 from tessera.secrets.http import BoolQuery, CtxDep, flag
 from tessera.secrets.schemas import (
@@ -39,6 +39,7 @@ def _params(
 
 
 @router.get("/raw", summary="List secrets", response_model=None)
+@read_only
 def list_secrets(
     request: Request,
     ctx: CtxDep,
@@ -68,6 +69,7 @@ def list_secrets(
 
 
 @router.get("/raw/{secret_name}", summary="Get a secret by name", response_model=None)
+@read_only
 def get_secret(
     secret_name: str,
     request: Request,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from tessera.api.deps import ContextDep
+from tessera.api.deps import ContextDep, read_only
 from tessera.secrets import routes_common as common
 from tessera.secrets.http import BoolQuery, CtxDep, flag
 from tessera.secrets.schemas import (
@@ -26,6 +26,7 @@ SecretPath = Annotated[str | None, Query(alias="secretPath", max_length=1024)]
 
 
 @router.get("", summary="List secrets", response_model=None)
+@read_only
 def list_secrets(
     request: Request,
     ctx: CtxDep,
@@ -71,6 +72,7 @@ def delete_batch(body: BatchDeleteIn, ctx: CtxDep) -> dict[str, Any]:
 
 
 @router.get("/{secret_name}", summary="Get a secret by name", response_model=None)
+@read_only
 def get_secret(
     secret_name: str,
     request: Request,

@@ -33,7 +33,7 @@ from tessera.secrets.datakeys import ProjectKeys
 from tessera.secrets.expansion import ReferenceResolver
 from tessera.secrets.listing import ListQuery, find_in_imports
 from tessera.secrets.models import Secret, SecretFolder, SecretTag, SecretVersion
-from tessera.secrets.names import normalise_value, validate_comment, validate_secret_name
+from tessera.secrets.names import canonical_name, normalise_value, validate_comment, validate_secret_name
 from tessera.secrets.sealing import Location, SecretContent, seal_secret
 
 PERSONAL_UNSUPPORTED = "Personal secrets belong to users; machine identities can only use shared secrets"
@@ -66,6 +66,11 @@ class Address:
     environment: str
     path: str
     name: str
+
+    def __post_init__(self) -> None:
+        # Looked-up names get the spelling stored names get, so no verb or permission check
+        # sees a different name than the one written (e.g. NFD vs NFC).
+        object.__setattr__(self, "name", canonical_name(self.name))
 
 
 @dataclass(slots=True)

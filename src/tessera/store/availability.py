@@ -25,6 +25,14 @@ _SQLITE_OUTAGES = {
     14: "database_cannot_open",  # SQLITE_CANTOPEN
     15: "database_busy",  # SQLITE_PROTOCOL
 }
+_SQLITE_MESSAGES = {
+    "database is locked": "database_busy",
+    "database table is locked": "database_busy",
+    "database or disk is full": "database_storage_full",
+    "attempt to write a readonly database": "database_read_only",
+    "disk i/o error": "database_io_error",
+    "unable to open database file": "database_cannot_open",
+}
 # PostgreSQL SQLSTATE classes/codes of the same kind: connection exceptions (08), insufficient
 # resources such as a full disk or too many connections (53), operator intervention such as a
 # shutdown or a server still starting (57P), and transaction rollbacks such as a serialisation
@@ -33,17 +41,42 @@ _PG_OUTAGE_PREFIXES = ("08", "53", "57P", "40")
 
 
 def outage_reason(exc: BaseException) -> str | None:
-    """The reason code when `exc` means the database is unavailable, else None."""
+    """The reason code when `exc`, or an error it was raised while handling, is an outage.
+
+    The chain matters: when SQLite runs out of space inside a SAVEPOINT it rolls the whole
+    transaction back, and the ROLLBACK TO that follows fails with "no such savepoint"; that
+    second error is what surfaces, and the full disk is its context.
+    """
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        reason = _own_reason(current)
+        if reason is not None:
+            return reason
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def _own_reason(exc: BaseException) -> str | None:
     if isinstance(exc, PoolTimeout):
         return "database_pool_exhausted"
-    if not isinstance(exc, DBAPIError):
-        return None
-    if exc.connection_invalidated:
-        return "database_connection_lost"
-    original = exc.orig
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return "database_connection_lost"
+        return _driver_reason(exc.orig)
+    # A driver error raised outside a statement (a connection or transaction hook) reaches the
+    # edge unwrapped.
+    return _driver_reason(exc)
+
+
+def _driver_reason(original: BaseException | None) -> str | None:
     if isinstance(original, sqlite3.Error):
         code = getattr(original, "sqlite_errorcode", None)
-        return _SQLITE_OUTAGES.get(code & 0xFF) if isinstance(code, int) else None
+        if isinstance(code, int):
+            return _SQLITE_OUTAGES.get(code & 0xFF)
+        # Raised by hand (a lock wait that timed out in our own code) with SQLite's message.
+        return _SQLITE_MESSAGES.get(str(original).strip().lower())
     sqlstate = getattr(original, "sqlstate", None)
     if isinstance(sqlstate, str) and sqlstate.startswith(_PG_OUTAGE_PREFIXES):
         return "database_unavailable"

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from tessera.store.sqlite_writer import WriterLockedConnection, acquire_writer
+
+# Execution option for sessions that only read (see `read_session`): on SQLite their statements
+# run without an enclosing transaction, so they never hold or wait for the write lock (each read
+# sees the latest commit, which is PostgreSQL's READ COMMITTED behaviour). Ignored elsewhere.
+SQLITE_AUTOCOMMIT = "tessera_sqlite_autocommit"
 
 
 def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 10_000, echo: bool = False) -> Engine:
@@ -25,14 +33,28 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 10_000, echo: bool = 
     )
 
 
+def _create_private(path: Path) -> None:
+    """Create a new database file as owner-only (0600) before SQLite does with the umask's mode.
+
+    SQLite gives the -wal and -shm files the mode of the database file, so all three stay
+    unreadable to other local users (CVE-2021-38553 class). An existing file is left as it is.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
 def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
     parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
+    if parsed.database and parsed.database != ":memory:" and not parsed.query:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(parsed.database))
     engine = create_engine(
         url,
         echo=echo,
-        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+        connect_args={
+            "check_same_thread": False,
+            "timeout": busy_timeout_ms / 1000,
+            "factory": WriterLockedConnection,
+        },
         pool_size=20,
         max_overflow=20,
     )
@@ -48,13 +70,24 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("mode"):
+            dbapi_connection.configure_writer(parsed.database, busy_timeout_ms / 1000)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(SQLITE_AUTOCOMMIT):
+            return  # a read-only session: no transaction, no write lock
         # Nearly every request writes (an access token's use counter), so take the write lock up
         # front: a deferred transaction that reads and then writes can fail with SQLITE_BUSY
-        # instead of waiting when another writer committed in between.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # instead of waiting when another writer committed in between. The writer locks first
+        # (see sqlite_writer) hand the lock over without SQLite's sleep-and-retry.
+        dbapi_connection = connection.connection.dbapi_connection
+        acquire_writer(dbapi_connection)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_connection.release_writer()
+            raise
 
     return engine
 

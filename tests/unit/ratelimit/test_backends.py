@@ -86,7 +86,7 @@ def test_redis_keys_carry_the_prefix_and_expire(
     import redis
 
     redis_backend.hit("k", Rate(2, 60), NOW)
-    (key,) = test_redis.keys()
+    (key,) = test_redis.stored_keys()
     assert key.decode() == f"{test_redis.prefix}rl:k"
     client = redis.Redis.from_url(test_redis.url)
     try:

@@ -77,8 +77,11 @@ def test_a_full_bucket_admits_count_then_one_per_interval() -> None:
     period=st.integers(1, 600),
     gaps=st.lists(st.integers(0, 5_000), min_size=1, max_size=200),
 )
-def test_never_more_than_count_in_any_period(count: int, period: int, gaps: list[int]) -> None:
-    """Whatever the arrival pattern, no window of one period admits more than `count` requests."""
+def test_a_burst_of_count_then_one_per_interval_and_never_more(
+    count: int, period: int, gaps: list[int]
+) -> None:
+    """Whatever the arrival pattern, between any two admitted requests at most `count` plus one per
+    elapsed interval were admitted: the token-bucket bound (the bucket holds `count`)."""
     rate = Rate(count, period)
     tat: int | None = None
     now = 10**12
@@ -88,9 +91,22 @@ def test_never_more_than_count_in_any_period(count: int, period: int, gaps: list
         if wait_ms(tat, now, rate) == 0:
             tat = next_tat(tat, now, rate)
             admitted.append(now)
-    for index, start in enumerate(admitted):
-        inside = [t for t in admitted[index:] if t < start + rate.period_ms]
-        assert len(inside) <= count
+    for first in range(len(admitted)):
+        for last in range(first, len(admitted)):
+            elapsed = admitted[last] - admitted[first]
+            assert last - first + 1 <= count + elapsed // rate.interval_ms
+
+
+def test_a_full_bucket_refused_keeps_refusing_until_one_interval_passes() -> None:
+    rate = Rate(100, 60)  # 600 ms per request
+    tat: int | None = None
+    now = 0
+    for _ in range(100):
+        assert wait_ms(tat, now, rate) == 0
+        tat = next_tat(tat, now, rate)
+    assert wait_ms(tat, now, rate) == 600
+    assert wait_ms(tat, now + 599, rate) == 1
+    assert wait_ms(tat, now + 600, rate) == 0
 
 
 def test_retry_after_is_whole_seconds_rounded_up() -> None:

@@ -12,6 +12,9 @@ Rules (each one answers a failure seen in other implementations):
   an "allow".
 * 5 s connect/read timeouts, no redirects followed, a response size cap, and no credentials
   of any kind sent.
+* With Redis (optional), replicas share fetched documents (integrity-protected; see
+  `tessera.shared_state.jwks_documents`): a document another replica fetched more recently is
+  used instead of fetching, and one within the grace period stands in while Entra is down.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from tessera.auth.azure.clouds import keys_url
 from tessera.clock import Clock
 from tessera.errors import UpstreamUnavailable
 from tessera.observability.metrics import Metrics, metrics_of, record_jwks_fetch, record_jwks_lookup
+from tessera.shared_state.jwks_documents import SharedKeyDocuments
+from tessera.shared_state.redis_store import get_store
 
 if TYPE_CHECKING:
     from tessera.api.deps import AppContext
@@ -129,8 +134,10 @@ class JwksCache:
         stale_grace: timedelta = STALE_GRACE,
         fetch_deadline: float = FETCH_DEADLINE_SECONDS,
         metrics: Metrics | None = None,
+        shared: SharedKeyDocuments | None = None,
     ) -> None:
         self._metrics = metrics
+        self._shared = shared
         self._client = client
         self._clock = clock
         self._ttl = ttl
@@ -204,8 +211,9 @@ class JwksCache:
 
     def _refresh(self, cache_key: tuple[str, str], entry: _Entry, event: threading.Event) -> None:
         keys: dict[str, RSAPublicKey] | None = None
+        fetched_at: datetime | None = None
         try:
-            keys = self._fetch(*cache_key)
+            keys, fetched_at = self._obtain(cache_key, entry.fetched_at)
         except JwksFetchError as exc:
             logger.warning("signing keys for tenant %s not fetched: %s", cache_key[1], exc)
         except Exception:
@@ -216,13 +224,36 @@ class JwksCache:
             with self._lock:
                 if keys is not None:
                     entry.keys = keys
-                    entry.fetched_at = self._clock.now()
+                    entry.fetched_at = fetched_at
                 entry.last_failed = keys is None
                 entry.inflight = None
             event.set()
             record_jwks_fetch(self._metrics, ok=keys is not None)
 
-    def _fetch(self, authority: str, tenant_id: str) -> dict[str, RSAPublicKey]:
+    def _obtain(
+        self, cache_key: tuple[str, str], held_since: datetime | None
+    ) -> tuple[dict[str, RSAPublicKey], datetime]:
+        """Keys and when they were fetched: another replica's newer document, else Entra's."""
+        shared = self._shared.load(*cache_key) if self._shared is not None else None
+        now = self._clock.now()
+        if (
+            shared is not None
+            and now - shared.fetched_at < self._ttl
+            and (held_since is None or shared.fetched_at > held_since)
+        ):
+            return parse_jwks(shared.body), shared.fetched_at
+        try:
+            body = self._download(*cache_key)
+            keys = parse_jwks(body)
+        except JwksFetchError:
+            if shared is not None and now - shared.fetched_at < self._ttl + self._stale_grace:
+                return parse_jwks(shared.body), shared.fetched_at
+            raise
+        if self._shared is not None:
+            self._shared.publish(*cache_key, body, now)
+        return keys, now
+
+    def _download(self, authority: str, tenant_id: str) -> bytes:
         deadline = time.monotonic() + self._fetch_deadline
         try:
             with self._client.stream("GET", keys_url(authority, tenant_id)) as response:
@@ -237,7 +268,7 @@ class JwksCache:
                         raise JwksFetchError("the key document arrived too slowly")
         except httpx.HTTPError as exc:
             raise JwksFetchError(f"{type(exc).__name__}") from exc
-        return parse_jwks(bytes(body))
+        return bytes(body)
 
 
 def _unavailable(why: str) -> UpstreamUnavailable:
@@ -250,7 +281,15 @@ def get_jwks_cache(context: AppContext) -> JwksCache:
     existing = context.extras.get(EXTRAS_KEY)
     if isinstance(existing, JwksCache):
         return existing
-    candidate = JwksCache(make_http_client(), context.clock, metrics=metrics_of(context.extras))
+    store = get_store(context)
+    shared = (
+        SharedKeyDocuments(store, context.signing_secret, keep_for=CACHE_TTL + STALE_GRACE)
+        if store is not None
+        else None
+    )
+    candidate = JwksCache(
+        make_http_client(), context.clock, metrics=metrics_of(context.extras), shared=shared
+    )
     # setdefault is atomic: if two first requests race, one cache wins and the other is closed.
     winner = context.extras.setdefault(EXTRAS_KEY, candidate)
     if winner is not candidate:

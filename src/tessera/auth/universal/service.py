@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import and_, case, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from tessera.audit.service import RequestContext
@@ -274,6 +274,47 @@ def revoke_client_secret(
 
 # --- login ------------------------------------------------------------------------------------
 
+# The statements every login runs, built once: composing SQL expressions costs more CPU than
+# running these indexed queries.
+_CS = IdentityUAClientSecret
+_UA = IdentityUniversalAuth
+_CONFIG_BY_CLIENT_ID = (
+    select(_UA, Identity)
+    .join(Identity, Identity.id == _UA.identity_id)
+    .where(_UA.client_id == bindparam("p_client_id"))
+)
+_CANDIDATES = select(_CS).where(
+    _CS.identity_ua_id == bindparam("p_config_id"), _CS.secret_prefix == bindparam("p_prefix")
+)
+_CONSUME_SECRET = (
+    update(_CS)
+    .where(
+        _CS.id == bindparam("p_secret_id"),
+        _CS.is_revoked.is_(False),
+        or_(_CS.num_uses_limit == 0, _CS.num_uses < _CS.num_uses_limit),
+        or_(_CS.expires_at.is_(None), _CS.expires_at > bindparam("p_now")),
+    )
+    .values(
+        num_uses=_CS.num_uses + 1,
+        last_used_at=bindparam("p_now"),
+        is_revoked=and_(_CS.num_uses_limit > 0, _CS.num_uses + 1 >= _CS.num_uses_limit),
+    )
+    .execution_options(synchronize_session=False)
+)
+_RESET_LOCKOUT = (
+    update(_UA)
+    .where(
+        _UA.id == bindparam("p_config_id"),
+        or_(
+            _UA.lockout_failed_attempts > 0,
+            _UA.lockout_window_started_at.is_not(None),
+            _UA.locked_until.is_not(None),
+        ),
+    )
+    .values(lockout_failed_attempts=0, lockout_window_started_at=None, locked_until=None)
+    .execution_options(synchronize_session=False)
+)
+
 
 def login(
     session: Session,
@@ -290,11 +331,7 @@ def login(
         InvalidCredentials: for every failure (unknown client id, login IP not trusted, locked
         out, wrong/revoked/expired/exhausted secret, identity disabled or expired).
     """
-    found = session.execute(
-        select(IdentityUniversalAuth, Identity)
-        .join(Identity, Identity.id == IdentityUniversalAuth.identity_id)
-        .where(IdentityUniversalAuth.client_id == body.client_id)
-    ).first()
+    found = session.execute(_CONFIG_BY_CLIENT_ID, {"p_client_id": body.client_id}).first()
     config, identity = (found[0], found[1]) if found is not None else (None, None)
     candidates = _candidates(session, config.id if config else _NO_ROW, body.client_secret)
     matched_id = match_secret(body.client_secret, [(c.id, c.secret_hash) for c in candidates], key=key)
@@ -341,11 +378,8 @@ def login(
 def _candidates(session: Session, config_id: str, presented: str) -> list[IdentityUAClientSecret]:
     # Revoked secrets are candidates too, so that the audit log can say "revoked" rather than
     # "wrong secret"; the caller sees the same answer either way.
-    query = select(IdentityUAClientSecret).where(
-        IdentityUAClientSecret.identity_ua_id == config_id,
-        IdentityUAClientSecret.secret_prefix == secret_prefix(presented),
-    )
-    return list(session.scalars(query))
+    params = {"p_config_id": config_id, "p_prefix": secret_prefix(presented)}
+    return list(session.scalars(_CANDIDATES, params))
 
 
 def _usable_or_problem(session: Session, secret: IdentityUAClientSecret, now: datetime) -> str | None:
@@ -373,22 +407,7 @@ def _consume(session: Session, secret_id: str, now: datetime) -> bool:
 
     That automatic revocation does not touch tokens already minted (unlike an admin's revoke).
     """
-    cs = IdentityUAClientSecret
-    result = session.execute(
-        update(cs)
-        .where(
-            cs.id == secret_id,
-            cs.is_revoked.is_(False),
-            or_(cs.num_uses_limit == 0, cs.num_uses < cs.num_uses_limit),
-            or_(cs.expires_at.is_(None), cs.expires_at > now),
-        )
-        .values(
-            num_uses=cs.num_uses + 1,
-            last_used_at=now,
-            is_revoked=and_(cs.num_uses_limit > 0, cs.num_uses + 1 >= cs.num_uses_limit),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_CONSUME_SECRET, {"p_secret_id": secret_id, "p_now": now})
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -431,18 +450,5 @@ def _count_failure(session: Session, config: IdentityUniversalAuth | None, now: 
 
 def _reset_lockout(session: Session, config_id: str) -> int:
     """Forget failures (after a successful login or an admin's clear); writes only when needed."""
-    ua = IdentityUniversalAuth
-    result = session.execute(
-        update(ua)
-        .where(
-            ua.id == config_id,
-            or_(
-                ua.lockout_failed_attempts > 0,
-                ua.lockout_window_started_at.is_not(None),
-                ua.locked_until.is_not(None),
-            ),
-        )
-        .values(lockout_failed_attempts=0, lockout_window_started_at=None, locked_until=None)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_RESET_LOCKOUT, {"p_config_id": config_id})
     return int(result.rowcount)  # type: ignore[attr-defined]

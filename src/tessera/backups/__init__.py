@@ -1,0 +1,1 @@
+"""Backups: consistent SQLite snapshots, restores, and the check that every secret decrypts."""
