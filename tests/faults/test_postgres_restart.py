@@ -30,7 +30,8 @@ from tests.faults.support import (
 )
 from tests.processes import START_SECONDS, Zygote, server_env, zygote
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+# One group, so that `--dist loadgroup` keeps the module (and its server processes) on one worker.
+pytestmark = [pytest.mark.xdist_group("faults-pg-restart"), pytest.mark.slow, pytest.mark.timeout(150)]
 
 OUTAGE_SECONDS = 2.0  # how long the database stays down: long enough to see requests fail
 RECOVERY_SECONDS = 15.0  # the bound on recovery once PostgreSQL accepts connections again

@@ -27,7 +27,8 @@ from tests.databases import scratch_postgres
 from tests.faults.support import Tenant, set_up_tenant, stored_values, verify_everything
 from tests.processes import START_SECONDS, Server, Zygote, server_env, zygote
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+# One group, so that `--dist loadgroup` keeps the module (and its server processes) on one worker.
+pytestmark = [pytest.mark.xdist_group("faults-sigkill"), pytest.mark.slow, pytest.mark.timeout(150)]
 
 KILLS = 3
 WRITERS = 3

@@ -40,7 +40,8 @@ from tests.fakes.entra import FakeEntra, token_claims
 from tests.processes import START_SECONDS, Server, Zygote, server_env, zygote
 from tests.redis_helpers import RedisNamespace, redis_namespace
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+# One group, so that `--dist loadgroup` keeps the module (and its server processes) on one worker.
+pytestmark = [pytest.mark.xdist_group("scaleout"), pytest.mark.slow, pytest.mark.timeout(120)]
 
 T = TypeVar("T")
 # Three replicas per cluster; two for the cluster whose Redis is down (it re-proves only the
