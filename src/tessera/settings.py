@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body accepted; bigger bodies get 413."
     )
+    hot_route_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description=(
+            "Worker threads per process for the hot routes (logins, secret reads). Few threads "
+            "contend less for Python's GIL; raise it only when the database is slow to answer."
+        ),
+    )
     sqlite_busy_timeout_ms: int = Field(
         10_000, ge=0, description="How long an SQLite writer waits for the lock before failing."
     )

@@ -25,11 +25,12 @@ from tessera.secrets import routes as secret_routes
 def include_routers(app: FastAPI) -> None:
     # Routes are matched by trying them in this order, so the ones machines call most (logins,
     # secret reads) come early. Order decides only between routes that can match the same
-    # request: the secrets router stays after the projects router, whose
+    # request: the secrets router (all but v3/v4) stays after the projects router, whose
     # `/api/v1/projects/slug/{slug}` would otherwise lose `GET /api/v1/projects/slug/tags`.
     app.include_router(health.router)
     app.include_router(universal_auth_routes.router)
     app.include_router(azure_auth_routes.router)
+    app.include_router(secret_routes.hot_router)
     app.include_router(org_routes.router)
     app.include_router(project_routes.router)
     app.include_router(secret_routes.router)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from tessera.auth.principal import Principal
@@ -155,11 +155,14 @@ def authenticate(
     )
 
 
-def consume_use(session: Session, token_id: str, now: datetime) -> bool:
-    """Take one use in a single conditional UPDATE; False when the token is no longer usable."""
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        _CONSUME_USE, {"p_token_id": token_id, "p_now": now}
-    )
+def consume_use(db: Session | Connection, token_id: str, now: datetime) -> bool:
+    """Take one use in a single conditional UPDATE; False when the token is no longer usable.
+
+    Runs on the session's connection directly: the statement touches no loaded entity
+    (synchronize_session=False), and skipping the ORM's bulk-update machinery halves its cost.
+    """
+    connection = db.connection() if isinstance(db, Session) else db
+    result = connection.execute(_CONSUME_USE, {"p_token_id": token_id, "p_now": now})
     return result.rowcount == 1
 
 

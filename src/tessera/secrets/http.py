@@ -12,9 +12,12 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from tessera.api.deps import AppContext, ContextDep, PrincipalDep, SessionDep
+from tessera.api.deps import AppContext, ContextDep, PrincipalDep, SessionDep, authenticate_request
+from tessera.audit.service import RequestContext
+from tessera.auth.principal import Principal
 from tessera.crypto.keyring import Keyring
 from tessera.crypto.secrets_hash import derive_key
 from tessera.secrets.core import Ctx
@@ -59,11 +62,20 @@ async def verify_root_keys(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-async def get_ctx(session: SessionDep, principal: PrincipalDep, context: ContextDep) -> Ctx:
-    # async: it only assembles objects, so it runs on the event loop instead of a worker thread.
+def _ctx(session: Session, principal: Principal, context: AppContext) -> Ctx:
     return Ctx(
         session=session, principal=principal, data_keys=data_key_cache(context), now=context.clock.now()
     )
+
+
+async def get_ctx(session: SessionDep, principal: PrincipalDep, context: ContextDep) -> Ctx:
+    # async: it only assembles objects, so it runs on the event loop instead of a worker thread.
+    return _ctx(session, principal, context)
+
+
+def open_ctx(request: Request, session: Session, context: AppContext, rctx: RequestContext) -> Ctx:
+    """The call context of a route run through `in_transaction`: authenticates the caller first."""
+    return _ctx(session, authenticate_request(request, session, context, rctx), context)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from tessera.api.deps import AppContext
+from tessera.api.deps import AppContext, in_transaction
+from tessera.audit.service import RequestContext
 from tessera.errors import BadRequest
 from tessera.projects.models import Project
 from tessera.secrets import listing, service
 from tessera.secrets.core import Ctx, resolve_project
-from tessera.secrets.http import etag_json
+from tessera.secrets.http import etag_json, open_ctx
 from tessera.secrets.names import normalise_path
 from tessera.secrets.schemas import (
     BatchCreateIn,
@@ -54,39 +56,51 @@ def _query(params: ReadParams, path: str) -> listing.ListQuery:
     )
 
 
-def list_secrets(
-    request: Request, ctx: Ctx, context: AppContext, params: ReadParams, *, missing: str
+# The two reads are the hottest routes: each runs as one unit of work (see `in_transaction`).
+
+
+async def list_secrets(
+    request: Request, context: AppContext, rctx: RequestContext, params: ReadParams, *, missing: str
 ) -> Response:
-    """Raises BadRequest when the project or environment is missing."""
-    if not params.environment or not (params.project_id or params.project_slug):
-        raise BadRequest(missing, reason="project_or_env_missing")
-    project = resolve_project(
-        ctx.session, ctx.principal, project_id=params.project_id, project_slug=params.project_slug
-    )
-    query = _query(params, normalise_path(params.secret_path))
-    return etag_json(request, context, list_wire(listing.list_secrets(ctx, project, query)))
+    """Raises BadRequest when the project or environment is missing (after authentication)."""
+
+    def work(session: Session) -> Response:
+        ctx = open_ctx(request, session, context, rctx)
+        if not params.environment or not (params.project_id or params.project_slug):
+            raise BadRequest(missing, reason="project_or_env_missing")
+        project = resolve_project(
+            ctx.session, ctx.principal, project_id=params.project_id, project_slug=params.project_slug
+        )
+        query = _query(params, normalise_path(params.secret_path))
+        return etag_json(request, context, list_wire(listing.list_secrets(ctx, project, query)))
+
+    return await in_transaction(request, context, rctx, work)
 
 
-def get_secret(
+async def get_secret(
     request: Request,
-    ctx: Ctx,
     context: AppContext,
+    rctx: RequestContext,
     name: str,
     params: ReadParams,
     *,
     version: int | None,
     secret_type: str | None,
 ) -> Response:
-    if not params.environment:
-        raise BadRequest("Missing environment", reason="env_missing")
-    project = resolve_project(
-        ctx.session, ctx.principal, project_id=params.project_id, project_slug=params.project_slug
-    )
-    service.require_shared(secret_type)
-    path = normalise_path(params.secret_path)
-    at = service.Address(params.environment, path, name)
-    view = service.get_secret(ctx, project, at, _query(params, path), version=version)
-    return etag_json(request, context, {"secret": secret_wire(view)})
+    def work(session: Session) -> Response:
+        ctx = open_ctx(request, session, context, rctx)
+        if not params.environment:
+            raise BadRequest("Missing environment", reason="env_missing")
+        project = resolve_project(
+            ctx.session, ctx.principal, project_id=params.project_id, project_slug=params.project_slug
+        )
+        service.require_shared(secret_type)
+        path = normalise_path(params.secret_path)
+        at = service.Address(params.environment, path, name)
+        view = service.get_secret(ctx, project, at, _query(params, path), version=version)
+        return etag_json(request, context, {"secret": secret_wire(view)})
+
+    return await in_transaction(request, context, rctx, work)
 
 
 def _project(ctx: Ctx, body: ProjectRef) -> Project:

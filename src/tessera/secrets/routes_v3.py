@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from tessera.api.deps import ContextDep, read_only
+from tessera.api.deps import ContextDep, RequestCtxDep, read_only
 from tessera.secrets import routes_common as common
 from tessera.secrets.http import BoolQuery, CtxDep, flag
 from tessera.secrets.schemas import (
@@ -40,10 +40,10 @@ def _params(
 
 @router.get("/raw", summary="List secrets", response_model=None)
 @read_only
-def list_secrets(
+async def list_secrets(
     request: Request,
-    ctx: CtxDep,
     context: ContextDep,
+    rctx: RequestCtxDep,
     workspace_id: Annotated[str | None, Query(alias="workspaceId", max_length=64)] = None,
     workspace_slug: Annotated[str | None, Query(alias="workspaceSlug", max_length=64)] = None,
     environment: Annotated[str | None, Query(max_length=64)] = None,
@@ -65,16 +65,18 @@ def list_secrets(
         view_value=flag(view_value, True),
         tag_slugs=tag_slugs,
     )
-    return common.list_secrets(request, ctx, context, params, missing="Missing workspace id or environment")
+    return await common.list_secrets(
+        request, context, rctx, params, missing="Missing workspace id or environment"
+    )
 
 
 @router.get("/raw/{secret_name}", summary="Get a secret by name", response_model=None)
 @read_only
-def get_secret(
+async def get_secret(
     secret_name: str,
     request: Request,
-    ctx: CtxDep,
     context: ContextDep,
+    rctx: RequestCtxDep,
     workspace_id: Annotated[str | None, Query(alias="workspaceId", max_length=64)] = None,
     workspace_slug: Annotated[str | None, Query(alias="workspaceSlug", max_length=64)] = None,
     environment: Annotated[str | None, Query(max_length=64)] = None,
@@ -94,7 +96,9 @@ def get_secret(
         expand=flag(expand_refs, False),
         view_value=flag(view_value, True),
     )
-    return common.get_secret(request, ctx, context, secret_name, params, version=version, secret_type=type)
+    return await common.get_secret(
+        request, context, rctx, secret_name, params, version=version, secret_type=type
+    )
 
 
 @router.post("/raw/{secret_name}", summary="Create a secret")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from tessera.api.deps import ContextDep, read_only
+from tessera.api.deps import ContextDep, RequestCtxDep, read_only
 from tessera.secrets import routes_common as common
 from tessera.secrets.http import BoolQuery, CtxDep, flag
 from tessera.secrets.schemas import (
@@ -27,10 +27,10 @@ SecretPath = Annotated[str | None, Query(alias="secretPath", max_length=1024)]
 
 @router.get("", summary="List secrets", response_model=None)
 @read_only
-def list_secrets(
+async def list_secrets(
     request: Request,
-    ctx: CtxDep,
     context: ContextDep,
+    rctx: RequestCtxDep,
     project_id: ProjectId = None,
     environment: Env = None,
     secret_path: SecretPath = None,
@@ -53,7 +53,9 @@ def list_secrets(
         view_value=flag(view_value, True),
         tag_slugs=tag_slugs,
     )
-    return common.list_secrets(request, ctx, context, params, missing="Missing project id or environment")
+    return await common.list_secrets(
+        request, context, rctx, params, missing="Missing project id or environment"
+    )
 
 
 @router.post("/batch", summary="Create several secrets (all or nothing)")
@@ -73,11 +75,11 @@ def delete_batch(body: BatchDeleteIn, ctx: CtxDep) -> dict[str, Any]:
 
 @router.get("/{secret_name}", summary="Get a secret by name", response_model=None)
 @read_only
-def get_secret(
+async def get_secret(
     secret_name: str,
     request: Request,
-    ctx: CtxDep,
     context: ContextDep,
+    rctx: RequestCtxDep,
     project_id: ProjectId = None,
     environment: Env = None,
     secret_path: SecretPath = None,
@@ -97,7 +99,9 @@ def get_secret(
         expand=flag(expand_refs, False),
         view_value=flag(view_value, True),
     )
-    return common.get_secret(request, ctx, context, secret_name, params, version=version, secret_type=type)
+    return await common.get_secret(
+        request, context, rctx, secret_name, params, version=version, secret_type=type
+    )
 
 
 @router.post("/{secret_name}", summary="Create a secret")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +28,7 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 10_000, echo: bool = 
     return create_engine(
         url,
         echo=echo,
+        json_deserializer=orjson.loads,  # JSON columns are read on hot paths (trusted IPs, roles)
         pool_pre_ping=True,  # a PostgreSQL restart must not leave dead connections in the pool
         # Above the app's cap on requests in flight (32), so a full house never waits for a connection.
         pool_size=16,
@@ -50,6 +54,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
     engine = create_engine(
         url,
         echo=echo,
+        json_deserializer=orjson.loads,  # JSON columns are read on hot paths (trusted IPs, roles)
         connect_args={
             "check_same_thread": False,
             "timeout": busy_timeout_ms / 1000,
@@ -94,3 +99,17 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A short session for reads that must not hold a write transaction, e.g. before slow I/O.
+
+    On SQLite its statements run outside any transaction, so it neither takes nor waits for the
+    write lock; elsewhere it is one brief transaction, rolled back at the end. Its connection goes
+    back to the pool when the block ends, and what it loaded is detached: read it inside the block.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{SQLITE_AUTOCOMMIT: True})
+        with Session(bind=connection) as session:
+            yield session

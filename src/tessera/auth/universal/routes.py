@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 
-from tessera.api.deps import ContextDep, PrincipalDep, RequestCtxDep, SessionDep
+from tessera.api.deps import ContextDep, PrincipalDep, RequestCtxDep, SessionDep, in_transaction
+from tessera.api.responses import JSONResponse
 from tessera.auth.universal import service
 from tessera.auth.universal.models import IdentityUAClientSecret, IdentityUniversalAuth
 from tessera.auth.universal.schemas import (
@@ -51,19 +53,23 @@ def client_secret_wire(row: IdentityUAClientSecret) -> dict[str, Any]:
     }
 
 
-@router.post("/login", summary="Log in with a client id and client secret")
-def login(
-    body: UniversalAuthLoginIn, session: SessionDep, context: ContextDep, ctx: RequestCtxDep
-) -> dict[str, Any]:
-    result = service.login(
-        session,
-        body,
-        now=context.clock.now(),
-        key=service.client_secret_key(context.signing_secret),
-        signing_secret=context.signing_secret,
-        ctx=ctx,
-    )
-    return result.to_wire()
+@router.post("/login", summary="Log in with a client id and client secret", response_model=None)
+async def login(
+    body: UniversalAuthLoginIn, request: Request, context: ContextDep, ctx: RequestCtxDep
+) -> JSONResponse:
+    # A hot route: the whole login is one unit of work in one worker-thread trip.
+    def work(session: Session) -> JSONResponse:
+        result = service.login(
+            session,
+            body,
+            now=context.clock.now(),
+            key=service.client_secret_key(context.signing_secret),
+            signing_secret=context.signing_secret,
+            ctx=ctx,
+        )
+        return JSONResponse(result.to_wire())
+
+    return await in_transaction(request, context, ctx, work)
 
 
 @router.post("/identities/{identity_id}", summary="Attach Universal Auth to an identity")
