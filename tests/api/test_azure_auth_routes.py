@@ -20,10 +20,10 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tessera.audit.models import AuditEvent
-from tessera.auth.azure.jwks import REFRESH_COOLDOWN
+from tessera.auth.azure.jwks import EXTRAS_KEY, REFRESH_COOLDOWN, JwksCache, make_http_client
 from tessera.auth.azure.metrics import get_login_metrics
 from tessera.auth.azure.models import AzureUsedToken, IdentityAzureAuth
 from tessera.auth.azure.verify import LEEWAY_SECONDS
@@ -629,6 +629,32 @@ def test_outage_without_keys_is_503_never_500_never_allow(
     event = audit_for(app, response)
     assert (event.outcome, event.reason) == ("failure", "jwks_unavailable")
     assert event.details["oid"] == OID_A
+    assert count(app, IdentityAccessToken, IdentityAccessToken.auth_method == "azure-auth") == 0
+
+
+def test_what_changes_while_keys_are_fetched_decides_the_login(
+    client: TestClient, identity_id: str, key: SigningKey, clock: FrozenClock, entra: FakeEntra, app: Any
+) -> None:
+    """Keys are fetched before the login's write transaction; the decision is made inside it.
+
+    The identity is disabled while its tenant's keys are being fetched (from the fetching
+    thread, which a fetch inside the write transaction would deadlock on SQLite). The login
+    must see that and refuse, fetching the keys once.
+    """
+    context = app.state.context
+
+    class DisablingWhileFetching(JwksCache):
+        def get_keys(self, authority: str, tenant_id: str, kid: str) -> Any:
+            with context.session_factory.begin() as session:
+                session.execute(update(Identity).where(Identity.id == identity_id).values(is_active=False))
+            return super().get_keys(authority, tenant_id, kid)
+
+    context.extras[EXTRAS_KEY] = DisablingWhileFetching(make_http_client(), context.clock)
+    response = login(client, identity_id, mint(key, clock))
+    assert response.status_code == 401, response.text
+    event = audit_for(app, response)
+    assert (event.outcome, event.reason) == ("failure", "identity_disabled")
+    assert entra.key_fetches(T1) == 1
     assert count(app, IdentityAccessToken, IdentityAccessToken.auth_method == "azure-auth") == 0
 
 

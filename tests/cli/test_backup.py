@@ -1,6 +1,6 @@
 """`tessera backup` / `tessera restore`: consistent SQLite snapshots taken while the server writes,
-restores verified by decrypting every secret, and the refusals (PostgreSQL, wrong key, tampered or
-newer backups, existing files) that keep a restore from making things worse."""
+restores verified by decrypting every secret and KMS key, and the refusals (PostgreSQL, wrong key,
+tampered or newer backups, existing files) that keep a restore from making things worse."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ from tessera.store.engine import make_engine
 from tests.conftest import BOOTSTRAP_BODY, CLIENT_ADDR, TEST_AUTH_SECRET, TEST_ROOT_KEY, make_settings
 
 CANARY = "canary-value-7f3a9c"
+KMS_KEYS = "/api/v1/kms/keys"
+# One key of each kind the verification treats differently (ECC rather than RSA: same checks, faster).
+KMS_ALGORITHMS = {"vault": ("encrypt-decrypt", "aes-256-gcm"), "signer": ("sign-verify", "ECC_NIST_P256")}
 OTHER_ROOT_KEY = base64.b64encode(b"o" * 32).decode()
 
 
@@ -57,6 +60,8 @@ class Instance:
     live_token: str
     revoked_token: str
     identity_id: str
+    kms_key_ids: dict[str, str]  # name -> id
+    kms_ciphertext: str  # made by the "vault" key before the backup
 
     def files(self) -> list[Path]:
         return [self.path.with_name(self.path.name + suffix) for suffix in ("", "-wal", "-shm")]
@@ -104,6 +109,13 @@ def instance(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Insta
         ]
         revoked = client.post("/api/v1/auth/token/revoke", json={"accessToken": tokens[1]})
         assert revoked.status_code == 200
+        kms_key_ids = _create_kms_keys(client, admin, project_id)
+        encrypted = client.post(
+            f"{KMS_KEYS}/{kms_key_ids['vault']}/encrypt",
+            json={"plaintext": base64.b64encode(CANARY.encode()).decode()},
+            headers=admin,
+        )
+        assert encrypted.status_code == 200, encrypted.text
     return Instance(
         path=path,
         url=url,
@@ -113,7 +125,19 @@ def instance(sqlite_template: Path, tmp_path: Path, clock: FrozenClock) -> Insta
         live_token=tokens[0],
         revoked_token=tokens[1],
         identity_id=identity_id,
+        kms_key_ids=kms_key_ids,
+        kms_ciphertext=encrypted.json()["ciphertext"],
     )
+
+
+def _create_kms_keys(client: TestClient, admin: dict[str, str], project_id: str) -> dict[str, str]:
+    ids = {}
+    for name, (usage, algorithm) in KMS_ALGORITHMS.items():
+        body = {"projectId": project_id, "name": name, "keyUsage": usage, "encryptionAlgorithm": algorithm}
+        created = client.post(KMS_KEYS, json=body, headers=admin)
+        assert created.status_code == 200, created.text
+        ids[name] = created.json()["key"]["id"]
+    return ids
 
 
 def expected_secrets() -> dict[str, str]:
@@ -127,7 +151,9 @@ def test_rl13_backup_wipe_restore_round_trip(instance: Instance, tmp_path: Path,
     target = tmp_path / "backups" / "tessera.backup"
     result = invoke(["backup", str(target)], instance.url, instance.data_dir)
     assert result.exit_code == 0, result.output
-    assert "5 secret(s) and 6 secret version(s) checked; 0 could not be decrypted" in said(result)
+    assert "2 KMS key(s), 5 secret(s) and 6 secret version(s) checked; 0 could not be decrypted" in said(
+        result
+    )
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert not target.with_name(target.name + "-wal").exists()
     # LK-3: nothing of any secret value is in the backup in the clear.
@@ -148,6 +174,13 @@ def test_rl13_backup_wipe_restore_round_trip(instance: Instance, tmp_path: Path,
         )
         revoked = client.get(probe, headers={"Authorization": f"Bearer {instance.revoked_token}"})
         assert revoked.status_code == 401
+        decrypted = client.post(
+            f"{KMS_KEYS}/{instance.kms_key_ids['vault']}/decrypt",
+            json={"ciphertext": instance.kms_ciphertext},
+            headers={"Authorization": f"Bearer {instance.admin_token}"},
+        )
+        assert decrypted.status_code == 200, decrypted.text
+        assert base64.b64decode(decrypted.json()["plaintext"]) == CANARY.encode()
 
 
 def test_restore_over_a_live_database_keeps_the_previous_contents(
@@ -254,6 +287,48 @@ def test_restore_refuses_a_backup_with_a_tampered_secret(instance: Instance, tmp
     assert f"secret {secret_id}" in said(result)
     assert "the backup did not verify" in said(result)
     assert instance.path.read_bytes() == before
+
+
+def _corrupt_kms_key(backup: Path, key_id: str, column: str) -> None:
+    """Flip one bit of one KMS key's `column` in the backup file."""
+    with closing(sqlite3.connect(backup)) as copy:
+        (blob,) = copy.execute(f"SELECT {column} FROM kms_keys WHERE id = ?", (key_id,)).fetchone()  # noqa: S608 - column is ours
+        damaged = bytes(blob[:-1]) + bytes([blob[-1] ^ 1])
+        copy.execute(f"UPDATE kms_keys SET {column} = ? WHERE id = ?", (damaged, key_id))  # noqa: S608
+        copy.commit()
+
+
+@pytest.mark.parametrize(
+    ("name", "column"),
+    [("vault", "sealed_material"), ("signer", "sealed_material"), ("signer", "public_key")],
+    ids=["symmetric-material", "asymmetric-material", "public-key"],
+)
+def test_restore_refuses_a_backup_with_a_corrupted_kms_key(
+    instance: Instance, tmp_path: Path, name: str, column: str
+) -> None:
+    target = tmp_path / "b.backup"
+    assert invoke(["backup", str(target)], instance.url, instance.data_dir).exit_code == 0
+    key_id = instance.kms_key_ids[name]
+    _corrupt_kms_key(target, key_id, column)
+    before = instance.path.read_bytes()
+    result = invoke(["restore", str(target), "--yes"], instance.url, instance.data_dir)
+    assert result.exit_code == 1, result.output
+    assert "2 KMS key(s), 5 secret(s) and 6 secret version(s) checked; 1 could not be decrypted" in said(
+        result
+    )
+    assert f"KMS key {key_id}" in said(result)
+    assert "the backup did not verify" in said(result)
+    assert instance.path.read_bytes() == before
+
+
+def test_backup_of_a_database_with_a_corrupted_kms_key_fails_verification(
+    instance: Instance, tmp_path: Path
+) -> None:
+    _corrupt_kms_key(instance.path, instance.kms_key_ids["vault"], "sealed_material")
+    result = invoke(["backup", str(tmp_path / "b.backup")], instance.url, instance.data_dir)
+    assert result.exit_code == 1, result.output
+    assert f"KMS key {instance.kms_key_ids['vault']}" in said(result)
+    assert "the backup did not verify" in said(result)
 
 
 def test_restore_refuses_a_damaged_file(instance: Instance, tmp_path: Path) -> None:

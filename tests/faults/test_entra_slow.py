@@ -119,10 +119,7 @@ def test_slow_entra_stalls_no_cached_tenant_and_new_tenants_get_503(
         clock.advance(REFRESH_COOLDOWN.total_seconds())
         assert _login(http, cold, key, T2, clock).status_code == 200
 
-    stalled = max(cached_times) >= FETCH_TIMEOUT
-    if stalled and app_with_entra.state.context.settings.is_sqlite:
-        # The Azure login reads the identity (taking SQLite's write lock, BEGIN IMMEDIATE) before
-        # it fetches keys, and holds the transaction open during the fetch: every other writer,
-        # i.e. every authenticated request, waits for the slow fetch.
-        pytest.xfail("on SQLite a slow key fetch holds the write lock for its whole duration")
-    assert max(cached_times) < FETCH_TIMEOUT, cached_times  # never waited on the other tenant
+    # Never waited on the other tenant's fetch. On SQLite this holds only because the login
+    # fetches keys before its write transaction begins: a fetch inside it would hold the one
+    # write lock, and every cached login (each one writes its token) would queue behind it.
+    assert max(cached_times) < FETCH_TIMEOUT, cached_times

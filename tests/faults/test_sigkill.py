@@ -1,7 +1,12 @@
-"""RL-3: a server process killed with SIGKILL in the middle of writes, several times, on SQLite and
-on PostgreSQL. After each restart: every acknowledged write is there, every unacknowledged batch
-is all there or not at all, no secret has a half-written version, everything decrypts, and the
-SQLite file passes its integrity check.
+"""A server process killed with SIGKILL mid-flight, on SQLite and on PostgreSQL.
+
+RL-3: in the middle of writes, several times. After each restart: every acknowledged write is
+there, every unacknowledged batch is all there or not at all, no secret has a half-written
+version, everything decrypts, and the SQLite file passes its integrity check.
+
+RL-4: during 50 concurrent logins with a client secret limited to 5 uses. After the restart the
+secret has at most 5 uses, no token exists without a counted use, every token a client received
+works, and the remaining uses are exactly what the limit left.
 
 A response is sent only after its transaction committed, so "acknowledged" means "committed".
 """
@@ -19,11 +24,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from tessera.auth.universal.models import IdentityUAClientSecret
 from tessera.backups.snapshot import integrity_problems
+from tessera.identities.models import IdentityAccessToken
 from tessera.store import migrate
 from tessera.store.engine import make_engine
+from tests.conftest import BOOTSTRAP_BODY
 from tests.databases import scratch_postgres
+from tests.factories_auth import UA
 from tests.faults.support import Tenant, set_up_tenant, stored_values, verify_everything
 from tests.processes import START_SECONDS, Server, Zygote, server_env, zygote
 
@@ -33,6 +43,8 @@ pytestmark = [pytest.mark.xdist_group("faults-sigkill"), pytest.mark.slow, pytes
 KILLS = 3
 WRITERS = 3
 BATCH = 6
+LOGINS = 50
+SECRET_USES = 5
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +187,140 @@ def _assert_outcomes(writes: Writes, stored: dict[str, str]) -> None:
         possible = {updates[last].values[f"U{number}"]} if last >= 0 else {"initial"}
         possible |= {a.values[f"U{number}"] for a in updates[last + 1 :]}
         assert stored[f"U{number}"] in possible, "an acknowledged update was lost"
+
+
+# --- RL-4: a crash during logins --------------------------------------------------------------------
+
+
+@dataclass
+class LimitedSecret:
+    identity_id: str
+    client_id: str
+    client_secret: str
+    client_secret_id: str
+
+
+def _limited_secret(base: str) -> LimitedSecret:
+    """Bootstrap, then an identity with Universal Auth and one client secret of SECRET_USES uses."""
+    with httpx.Client(base_url=base, timeout=60) as http:
+        boot = http.post("/api/v1/admin/bootstrap", json=BOOTSTRAP_BODY).json()
+        admin = {"Authorization": f"Bearer {boot['identity']['credentials']['token']}"}
+        body = {"name": "rl4", "organizationId": boot["organization"]["id"], "role": "admin"}
+        identity = http.post("/api/v1/identities", json=body, headers=admin)
+        assert identity.status_code == 200, identity.text
+        identity_id = identity.json()["identity"]["id"]
+        config = http.post(f"{UA}/identities/{identity_id}", json={}, headers=admin)
+        assert config.status_code == 200, config.text
+        secret = http.post(
+            f"{UA}/identities/{identity_id}/client-secrets", json={"numUsesLimit": SECRET_USES}, headers=admin
+        )
+        assert secret.status_code == 200, secret.text
+    return LimitedSecret(
+        identity_id,
+        config.json()["identityUniversalAuth"]["clientId"],
+        secret.json()["clientSecret"],
+        secret.json()["clientSecretData"]["id"],
+    )
+
+
+def _login(base: str, secret: LimitedSecret) -> httpx.Response:
+    body = {"clientId": secret.client_id, "clientSecret": secret.client_secret}
+    return httpx.post(f"{base}{UA}/login", json=body, timeout=30)
+
+
+def _logins_until_killed(server: Server, secret: LimitedSecret) -> list[str]:
+    """LOGINS logins released together; the server is killed as soon as the first one is answered.
+
+    Returns the access tokens the clients received before the kill.
+    """
+    barrier = threading.Barrier(LOGINS + 1)
+    answered = threading.Event()
+    tokens: list[str] = []
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            response = _login(server.base, secret)
+        except httpx.TransportError:
+            return  # cut off by the kill
+        answered.set()
+        if response.status_code == 200:
+            tokens.append(response.json()["accessToken"])
+
+    threads = [threading.Thread(target=one) for _ in range(LOGINS)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    answered.wait(timeout=30)
+    server.kill()  # the other logins are in flight: queued, mid-transaction or being answered
+    for thread in threads:
+        thread.join(timeout=60)
+    return tokens
+
+
+def _uses_and_tokens(url: str, secret: LimitedSecret) -> tuple[int, int]:
+    """(uses counted on the client secret, access tokens minted with it), read from the database."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            uses = connection.scalar(
+                select(IdentityUAClientSecret.num_uses).where(
+                    IdentityUAClientSecret.id == secret.client_secret_id
+                )
+            )
+            minted = connection.scalar(
+                select(func.count())
+                .select_from(IdentityAccessToken)
+                .where(IdentityAccessToken.client_secret_id == secret.client_secret_id)
+            )
+    finally:
+        engine.dispose()
+    return int(uses or 0), int(minted or 0)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_rl4_sigkill_during_logins_mints_no_token_without_a_counted_use(
+    kind: str, forker: Zygote, tmp_path: Path, sqlite_template: Path
+) -> None:
+    with ExitStack() as stack:
+        if kind == "sqlite":
+            path = tmp_path / "tessera.db"
+            shutil.copyfile(sqlite_template, path)
+            url = f"sqlite:///{path}"
+        else:
+            url = stack.enter_context(scratch_postgres("tessera_sigkill_login"))
+            engine = make_engine(url)
+            migrate.upgrade(engine)
+            engine.dispose()
+        # No rate limits: the test is about the use counter, not the limiter.
+        env = server_env(
+            url, tmp_path / "data", rate_limit_login_per_ip="off", rate_limit_login_per_identity="off"
+        )
+        server = _start(forker, env, f"rl4-{kind}-0")
+
+        def stop_current() -> None:
+            server.stop()  # whichever server is running by then
+
+        stack.callback(stop_current)
+        secret = _limited_secret(server.base)
+
+        received = _logins_until_killed(server, secret)
+        if kind == "sqlite":
+            assert integrity_problems(path) == []  # before a server opens (and recovers) the file
+        server = _start(forker, env, f"rl4-{kind}-1")
+
+        uses, minted = _uses_and_tokens(url, secret)
+        assert uses <= SECRET_USES
+        assert minted == uses, "a token without a counted use, or a use without its token"
+        assert len(received) <= uses
+        with httpx.Client(base_url=server.base, timeout=30) as http:
+            for token in received:  # every answered login was committed before it was answered
+                probe = http.get(
+                    f"/api/v1/identities/{secret.identity_id}/tokens",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert probe.status_code == 200, probe.text
+        # What the crash left of the limit is still exact: the remaining uses, then no more.
+        statuses = [_login(server.base, secret).status_code for _ in range(SECRET_USES - uses + 1)]
+        assert statuses == [200] * (SECRET_USES - uses) + [401]
+        assert _uses_and_tokens(url, secret) == (SECRET_USES, SECRET_USES)

@@ -113,7 +113,7 @@ def _listed(client: TestClient, headers: dict[str, str], project_id: str) -> dic
     return {s["secretKey"]: s["secretValue"] for s in response.json()["secrets"]}
 
 
-def test_sqlite_disk_full_is_a_clear_503_without_corruption(
+def test_rl12_sqlite_disk_full_is_a_clear_503_without_corruption(
     disk: SmallDisk,
     sqlite_template: Path,
     tmp_path: Path,

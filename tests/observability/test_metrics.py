@@ -10,11 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tessera.app import create_app
 from tessera.auth.azure.jwks import JwksCache
 from tessera.clock import FrozenClock
 from tessera.observability.metrics import Metrics
 from tests.api.secrets_support import Secrets
-from tests.conftest import BOOTSTRAP_BODY, Admin, make_settings
+from tests.conftest import BOOTSTRAP_BODY, CLIENT_ADDR, Admin, make_settings
 from tests.factories_auth import bearer, ua_identity, ua_login
 from tests.fakes.entra import SigningKey
 from tests.observability.conftest import METRICS_TOKEN
@@ -125,6 +126,40 @@ def test_logins_secret_reads_and_token_uses_are_counted(metrics_client: TestClie
     # Route templates only: no secret name, value or credential ever becomes a label.
     for needle in ("DATABASE_URL", "postgres://db.internal/app", client_secret, tokens[0], project_id):
         assert needle not in text
+
+
+def test_rate_limited_requests_carry_their_route_template(
+    db_url: str, tmp_path: Path, engine: Any, clock: FrozenClock
+) -> None:
+    """A 429 is answered before routing, yet is counted under its route like any other answer."""
+    settings = make_settings(
+        db_url,
+        tmp_path / "data",
+        metrics_token=METRICS_TOKEN,
+        rate_limit_login_per_ip="2/3600",
+        rate_limit_login_per_identity="off",
+        rate_limit_secrets_per_ip="off",
+        rate_limit_secrets_per_identity="2/3600",
+    )
+    app = create_app(settings, clock=clock, engine=engine)
+    with TestClient(app, client=CLIENT_ADDR, raise_server_exceptions=False) as client:
+        admin = _admin(client)
+        project_id = client.post(
+            "/api/v2/workspace", json={"projectName": "Payments"}, headers=admin.headers
+        ).json()["project"]["id"]
+        Secrets(client, project_id, admin.headers).ok("DATABASE_URL", "postgres://db.internal/app")
+        _, client_id, client_secret = ua_identity(client, app, admin)
+        token = ua_login(client, client_id, client_secret).json()["accessToken"]
+        assert [ua_login(client, client_id, "0" * 64).status_code for _ in range(2)] == [401, 429]
+        reader = Secrets(client, project_id, bearer(token))
+        assert [reader.get("DATABASE_URL").status_code for _ in range(3)] == [200, 200, 429]
+        _, found = scrape(client)
+    requests = "tessera_http_requests_total"
+    login_route = "/api/v1/auth/universal-auth/login"
+    assert value(found, requests, method="POST", route=login_route, status="429") == 1
+    assert value(found, requests, method="GET", route=SECRET_ROUTE, status="429") == 1
+    assert value(found, requests, method="GET", route="unmatched", status="429") == 0
+    assert value(found, requests, method="POST", route="unmatched", status="429") == 0
 
 
 def test_unmatched_paths_share_one_label(metrics_client: TestClient) -> None:

@@ -489,6 +489,45 @@ def test_az_24_tenant_config_injection(client: TestClient, app: Any, admin: Admi
     assert count_rows(app, IdentityAzureAuth) == 0
 
 
+# Shaped like something an operator might paste into the wrong field by mistake.
+PASTED_SECRET = "pasted-client-secret~Q8a.7f3a9cLk1"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tenantId": PASTED_SECRET},
+        {"tenantIds": [T1, PASTED_SECRET]},
+        {"allowedServicePrincipalIds": f"{OID_A}, {PASTED_SECRET}"},
+        {"allowedClientIds": [PASTED_SECRET]},
+        {"allowedSubscriptionIds": PASTED_SECRET},
+        {"allowedResourceGroups": [PASTED_SECRET + " !"]},
+        {"allowedResourceIds": [PASTED_SECRET]},
+    ],
+    ids=[
+        "tenantId",
+        "tenantIds",
+        "principals",
+        "clients",
+        "subscriptions",
+        "resource-groups",
+        "resource-ids",
+    ],
+)
+def test_az_24_lk_1_config_errors_do_not_echo_the_submitted_value(
+    client: TestClient, app: Any, admin: Admin, i_az: str, fields: dict[str, Any]
+) -> None:
+    """A 422 names the field and the expected form, never what was sent (it may be a credential)."""
+    created = attach(client, admin, create_identity(app, admin.org_id, name="fresh"), **fields)
+    updated = client.patch(f"/api/v1/auth/azure-auth/identities/{i_az}", json=fields, headers=admin.headers)
+    for response in (created, updated):
+        assert response.status_code == 422, response.text
+        assert PASTED_SECRET not in response.text
+        (issue,) = response.json()["message"]
+        assert issue["path"] == [next(iter(fields))]
+        assert "GUID" in issue["message"] or "resource" in issue["message"]
+
+
 def test_az_25_token_for_one_identity_does_not_open_another(
     client: TestClient, app: Any, admin: Admin, i_az: str, k1: SigningKey, clock: Any
 ) -> None:

@@ -1,8 +1,9 @@
 """Decrypt everything a database holds with the configured root keys, and report what fails.
 
 Used after a backup, before and after a restore, and by the fault tests: a database whose
-every data key unseals and whose every secret and secret version opens (in its own location,
-so a row moved or swapped fails too) has lost nothing to a crash, a bad copy or a wrong key.
+every data key unseals, whose every secret and secret version opens (in its own location, so a
+row moved or swapped fails too) and whose every KMS key's material opens and fits its algorithm
+and public key has lost nothing to a crash, a bad copy or a wrong key.
 It only reads; the caller rolls the session back. The report names rows by id, never content.
 """
 
@@ -17,6 +18,9 @@ from sqlalchemy.orm import Session
 
 from tessera.crypto.keyring import Keyring
 from tessera.errors import TesseraError
+from tessera.kms_keys import crypto as kms_crypto
+from tessera.kms_keys.models import KmsKey
+from tessera.kms_keys.service import open_material
 from tessera.projects.models import Environment, Project
 from tessera.secrets.core import location, open_row
 from tessera.secrets.datakeys import DataKeyCache, check_root_keys
@@ -29,6 +33,7 @@ MAX_LISTED_FAILURES = 50
 @dataclass
 class VerifyReport:
     data_keys: int = 0
+    kms_keys: int = 0
     secrets: int = 0
     versions: int = 0
     failure_count: int = 0
@@ -39,15 +44,16 @@ class VerifyReport:
     def ok(self) -> bool:
         return self.failure_count == 0 and not self.inconsistencies
 
-    def fail(self, what: str, row_id: str, exc: TesseraError) -> None:
+    def fail(self, what: str, row_id: str, reason: str) -> None:
+        """Count a row that failed; `reason` is a code, never content."""
         self.failure_count += 1
         if len(self.failures) < MAX_LISTED_FAILURES:
-            self.failures.append(f"{what} {row_id}: {exc.reason or exc.error}")
+            self.failures.append(f"{what} {row_id}: {reason}")
 
     def summary(self) -> str:
         text = (
-            f"{self.data_keys} data key(s), {self.secrets} secret(s) and {self.versions} secret "
-            f"version(s) checked; {self.failure_count} could not be decrypted"
+            f"{self.data_keys} data key(s), {self.kms_keys} KMS key(s), {self.secrets} secret(s) "
+            f"and {self.versions} secret version(s) checked; {self.failure_count} could not be decrypted"
         )
         if self.inconsistencies:
             text += f"; {len(self.inconsistencies)} version inconsistenc(ies)"
@@ -55,7 +61,7 @@ class VerifyReport:
 
 
 def verify_database(session: Session, keyring: Keyring, *, now: datetime) -> VerifyReport:
-    """Check every data key, secret and secret version.
+    """Check every data key, KMS key, secret and secret version.
 
     Raises:
         UnknownRootKey: data keys are sealed under a root key that is not configured (nothing
@@ -69,11 +75,30 @@ def verify_database(session: Session, keyring: Keyring, *, now: datetime) -> Ver
         try:
             cache.get(session, project_id, now=now)
         except TesseraError as exc:
-            report.fail("data key of project", project_id, exc)
+            report.fail("data key of project", project_id, _reason(exc))
+    _check_kms_keys(session, cache, report, now)
     _check_rows(session, cache, report, now, Secret, "secret")
     _check_rows(session, cache, report, now, SecretVersion, "secret version")
     report.inconsistencies = version_inconsistencies(session)
     return report
+
+
+def _reason(exc: TesseraError) -> str:
+    return exc.reason or exc.error
+
+
+def _check_kms_keys(session: Session, cache: DataKeyCache, report: VerifyReport, now: datetime) -> None:
+    for key in session.scalars(select(KmsKey).execution_options(yield_per=BATCH)):
+        report.kms_keys += 1
+        try:
+            material = open_material(cache.get(session, key.project_id, now=now), key)
+        except TesseraError as exc:
+            report.fail("KMS key", key.id, _reason(exc))
+            continue
+        try:
+            kms_crypto.check_material(key.encryption_algorithm, material, key.public_key)
+        except kms_crypto.KeyOperationError:
+            report.fail("KMS key", key.id, "kms_material_mismatch")
 
 
 def _located(session: Session, model: type[Secret] | type[SecretVersion]) -> Iterable[tuple[object, ...]]:
@@ -109,7 +134,7 @@ def _check_rows(
         try:
             open_row(cache.get(session, project.id, now=now), location(project, env, folder), row)
         except TesseraError as exc:
-            report.fail(what, row.id, exc)
+            report.fail(what, row.id, _reason(exc))
 
 
 def version_inconsistencies(session: Session) -> list[str]:

@@ -64,6 +64,41 @@ def generate(algorithm: str) -> Material:
     return Material(der, public)
 
 
+def check_material(algorithm: str, private: bytes, public_der: bytes | None) -> None:
+    """Check that unsealed material is a key of `algorithm` and matches the stored public key.
+
+    The sealed material is authenticated by its envelope, but the public key is stored in the
+    clear; a damaged one would make `verify` answer wrongly for every signature, so a backup
+    check compares it with the one derived from the private key.
+
+    Raises:
+        KeyOperationError: the material or the public key does not fit.
+    """
+    if algorithm in SYMMETRIC:
+        if len(private) != SYMMETRIC[algorithm] or public_der is not None:
+            raise KeyOperationError(f"Material does not fit a {algorithm} key")
+        return
+    try:
+        key = serialization.load_der_private_key(private, password=None)
+    except ValueError as exc:
+        raise KeyOperationError(f"Material is not a {algorithm} private key") from exc
+    if not _is_key_of(key, algorithm):
+        raise KeyOperationError(f"Material is not a {algorithm} private key")
+    derived = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if derived != public_der:
+        raise KeyOperationError("The stored public key does not match the private key")
+
+
+def _is_key_of(key: object, algorithm: str) -> bool:
+    if algorithm == RSA_4096:
+        return isinstance(key, rsa.RSAPrivateKey) and key.key_size == 4096
+    if algorithm == ECC_NIST_P256:
+        return isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)
+    return False
+
+
 def _data_aad(key_id: str) -> bytes:
     return envelope.bind("tessera:kms-data:v1", key_id)
 

@@ -19,6 +19,7 @@ from tessera.kms_keys.schemas import KeyCreateIn, KeyUpdateIn
 from tessera.projects.models import Project
 from tessera.rbac import service as rbac
 from tessera.secrets.core import Ctx, project_in_org
+from tessera.secrets.datakeys import ProjectKeys
 from tessera.store.base import new_id
 
 CMEK = "cmek"
@@ -36,6 +37,16 @@ def _require(ctx: Ctx, project: Project, action: str) -> None:
 
 def _material_aad(key: KmsKey) -> bytes:
     return envelope.bind("tessera:kms-key:v1", key.project_id, key.id, key.encryption_algorithm)
+
+
+def open_material(keys: ProjectKeys, key: KmsKey) -> bytes:
+    """The key's unsealed material.
+
+    Raises:
+        DecryptionFailed: the material was modified, moved to another key, or sealed under another
+        data key.
+    """
+    return keys.unseal(key.sealed_material, _material_aad(key), what="KMS key")
 
 
 def _not_found(key_id: str) -> NotFound:
@@ -144,8 +155,7 @@ def _usable(ctx: Ctx, key_id: str, action: str, usage: str) -> tuple[KmsKey, byt
         raise BadRequest("Key is disabled", reason="kms_key_disabled")
     if key.key_usage != usage:
         raise BadRequest(f"Key usage {key.key_usage} does not allow {action}", reason="kms_key_usage")
-    material = ctx.keys(project).unseal(key.sealed_material, _material_aad(key), what="KMS key")
-    return key, material
+    return key, open_material(ctx.keys(project), key)
 
 
 def encrypt(ctx: Ctx, key_id: str, plaintext: bytes) -> bytes:

@@ -9,7 +9,10 @@ the request state. Nothing from headers, the query or the body is read here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+import fastapi.routing
+from starlette.routing import BaseRoute, Match
 
 from tessera.api.middleware import ASGIApp, Message, Receive, Scope, Send
 from tessera.observability.logging import log_request
@@ -23,6 +26,31 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) and path else UNMATCHED_ROUTE
+
+
+def flat_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """Every endpoint route in the router's order, with included routers opened up.
+
+    FastAPI from 0.16x keeps `include_router`'s routers as single entries of `app.router.routes`
+    (listed by `iter_route_contexts`); older versions copy their routes in, already flat.
+    """
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:
+        return list(routes)
+    return [context.original_route for context in iterate(routes)]
+
+
+def route_for(scope: Scope, routes: Sequence[BaseRoute]) -> BaseRoute | None:
+    """The route the router would choose: the first full match, else the first partial one (a
+    method the route does not take), else None."""
+    partial: BaseRoute | None = None
+    for route in routes:
+        match, _child = route.matches(scope)
+        if match is Match.FULL:
+            return route
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return partial
 
 
 class ObservabilityMiddleware:

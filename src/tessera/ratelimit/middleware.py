@@ -18,14 +18,16 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Router
 
 from tessera.api import errors
 from tessera.api.middleware import ASGIApp, BodyTooLarge, Message, Receive, Scope, Send, send_error
 from tessera.auth.tokens import parse_bearer
 from tessera.crypto.access_tokens import decode_access_token
 from tessera.errors import ServiceUnavailable, TesseraError
+from tessera.observability.middleware import flat_routes, route_for
 from tessera.ratelimit.limiter import EXTRAS_KEY, Limiter, build_limiter
-from tessera.ratelimit.rules import Group, Rule, classify, ip_subject, login_subject
+from tessera.ratelimit.rules import Group, Rule, classify, ip_subject, is_limited_route, login_subject
 
 if TYPE_CHECKING:
     from tessera.api.deps import AppContext
@@ -34,10 +36,12 @@ logger = logging.getLogger("tessera.ratelimit")
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, context: AppContext, limiter: Limiter) -> None:
+    def __init__(self, app: ASGIApp, *, context: AppContext, limiter: Limiter, router: Router) -> None:
         self.app = app
         self.context = context
         self.limiter = limiter
+        self.router = router  # only to label refusals with their route template
+        self._limited_routes: list[BaseRoute] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         group = classify(scope.get("method", ""), scope.get("path", "")) if scope["type"] == "http" else None
@@ -65,6 +69,7 @@ class RateLimitMiddleware:
                 hits.append((rules.per_identity, subject))
         refusal = await self._check(hits)
         if refusal is not None:
+            self._label_route(scope)
             response = await errors.handle_tessera_error(Request(scope), refusal)
             await response(scope, receive, send)
             return
@@ -81,6 +86,25 @@ class RateLimitMiddleware:
             logger.error("rate-limit store unavailable: %s", type(exc).__name__)
             return ServiceUnavailable(reason="rate_limit_store_unavailable", headers={"Retry-After": "1"})
         return None
+
+    def _label_route(self, scope: Scope) -> None:
+        """Record the route a refused request was for, as the router would have.
+
+        The router is what records a request's route, and a refusal never reaches it; without
+        this every 429 would be counted and logged as "unmatched", and the refusals of one route
+        could not be told from another's. Only the routes this middleware can refuse are searched
+        (built on first use: the app's routes are complete by then), so a flood of refusals costs
+        little.
+        """
+        if self._limited_routes is None:
+            self._limited_routes = [
+                route
+                for route in flat_routes(self.router.routes)
+                if is_limited_route(getattr(route, "path", ""))
+            ]
+        route = route_for(scope, self._limited_routes)
+        if route is not None:
+            scope["route"] = route
 
     def _token_identity(self, scope: Scope) -> str | None:
         """The identity in a validly signed access token, or None (authentication will refuse it)."""
@@ -143,4 +167,4 @@ def install(app: FastAPI, context: AppContext) -> None:
     """
     limiter = build_limiter(context)
     context.extras[EXTRAS_KEY] = limiter
-    app.add_middleware(RateLimitMiddleware, context=context, limiter=limiter)
+    app.add_middleware(RateLimitMiddleware, context=context, limiter=limiter, router=app.router)

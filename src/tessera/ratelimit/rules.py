@@ -76,9 +76,18 @@ def classify(method: str, path: str) -> Group | None:
     """The group of a request by its (slash-stripped) path, exactly as the router will route it."""
     if path in LOGIN_SUBJECT_FIELDS:
         return Group.login if method == "POST" else None
-    if any(path == prefix or path.startswith(prefix + "/") for prefix in SECRET_PREFIXES):
+    if _under_secret_prefix(path):
         return Group.secrets
     return None
+
+
+def _under_secret_prefix(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in SECRET_PREFIXES)
+
+
+def is_limited_route(template: str) -> bool:
+    """Whether requests to a route with this path template can be rate limited (for any method)."""
+    return template in LOGIN_SUBJECT_FIELDS or _under_secret_prefix(template)
 
 
 def login_subject(path: str, body: Any) -> str | None:

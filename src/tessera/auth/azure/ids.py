@@ -18,13 +18,22 @@ _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 _RESOURCE_GROUP = re.compile(r"^[\w\-.()]{0,89}[\w\-()]$")
 _SEGMENT = re.compile(r"^[\w\-.()~@!$%+=:,]+$")
 MAX_RESOURCE_ID_LENGTH = 1024
+# Messages name the expected form and never repeat the value: what was typed into an ID field
+# may be a pasted credential, and a 422 must not send it back (or into a proxy's log).
+NOT_A_GUID = "must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+NOT_GUIDS = "every entry must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+NOT_RESOURCE_GROUPS = (
+    "every entry must be a resource group name: up to 90 letters, digits, '_', '-', '.', '(' or ')', "
+    "not ending in '.'"
+)
+NOT_RESOURCE_IDS = "every entry must be an Azure resource ID starting with /subscriptions/<guid>"
 
 
 def normalise_guid(value: str) -> str:
     """`{ABCD…}` → `abcd…`. Raises ValueError unless the text is a GUID."""
     text = value.strip()
     if not _GUID.fullmatch(text) or (text.startswith("{") != text.endswith("}")):
-        raise ValueError(f"{text[:64]!r} is not a GUID")
+        raise ValueError(NOT_A_GUID)
     return str(uuid.UUID(text.strip("{}")))
 
 
@@ -62,7 +71,10 @@ def split_list(value: object) -> list[str]:
 def normalise_guids(value: object) -> list[str]:
     result: list[str] = []
     for item in split_list(value):
-        guid = normalise_guid(item)
+        try:
+            guid = normalise_guid(item)
+        except ValueError:
+            raise ValueError(NOT_GUIDS) from None
         if guid not in result:
             result.append(guid)
     return result
@@ -71,7 +83,7 @@ def normalise_guids(value: object) -> list[str]:
 def normalise_resource_group(value: str) -> str:
     text = value.strip()
     if not _RESOURCE_GROUP.fullmatch(text):
-        raise ValueError(f"{text[:64]!r} is not a valid resource group name")
+        raise ValueError(NOT_RESOURCE_GROUPS)
     return text
 
 
@@ -96,7 +108,7 @@ def normalise_resource_id(value: str) -> str:
     """Validate an allowed resource-ID prefix; keeps the caller's spelling minus a trailing slash."""
     text = value.strip().rstrip("/")
     if resource_segments(text) is None:
-        raise ValueError(f"{text[:64]!r} is not an Azure resource ID starting with /subscriptions/<guid>")
+        raise ValueError(NOT_RESOURCE_IDS)
     return text
 
 

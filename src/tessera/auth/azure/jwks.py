@@ -185,6 +185,22 @@ class JwksCache:
                 continue
             self._refresh(cache_key, entry, event)
 
+    def has_fresh_key(self, tenant_id: str, kid: str) -> bool:
+        """True when `get_keys` for this tenant and kid would answer from memory (no fetch, no wait).
+
+        Checked under any authority: tenant ids are unique across clouds. A False only means the
+        caller should look up the keys where a slow fetch harms no one (see the login route).
+        """
+        with self._lock:
+            now = self._clock.now()
+            return any(
+                key[1] == tenant_id
+                and entry.keys is not None
+                and kid in entry.keys
+                and self._usable(entry, now, self._ttl)
+                for key, entry in self._entries.items()
+            )
+
     def _usable(self, entry: _Entry, now: datetime, limit: timedelta) -> bool:
         return entry.keys is not None and entry.fetched_at is not None and now - entry.fetched_at < limit
 

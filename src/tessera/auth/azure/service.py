@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -52,6 +53,8 @@ from tessera.store.base import new_id
 LABEL = "Azure Auth"
 
 AuthorityFor = Callable[[Cloud], str]
+# Opens a short read-only session outside the request's write transaction (`store.engine.read_session`).
+Reader = Callable[[], AbstractContextManager[Session]]
 
 
 class KeySource(Protocol):
@@ -265,6 +268,60 @@ def consume_token_id(session: Session, identity_id: str, claims: AzureClaims, no
     return True
 
 
+class _PrefetchedKeys:
+    """A KeySource that answers the one lookup made before the write transaction from memory.
+
+    Whatever that lookup gave, keys or UpstreamUnavailable, is given again; any other lookup (the
+    configuration changed in between) goes to the real source.
+    """
+
+    def __init__(self, source: KeySource) -> None:
+        self._source = source
+        self._lookup: tuple[str, str, str] | None = None
+        self._answer: Mapping[str, RSAPublicKey] | UpstreamUnavailable | None = None
+
+    def prefetch(self, authority: str, tenant_id: str, kid: str) -> None:
+        try:
+            self._answer = self._source.get_keys(authority, tenant_id, kid)
+        except UpstreamUnavailable as exc:
+            self._answer = exc
+        self._lookup = (authority, tenant_id, kid)
+
+    def get_keys(self, authority: str, tenant_id: str, kid: str) -> Mapping[str, RSAPublicKey]:
+        if self._answer is None or self._lookup != (authority, tenant_id, kid):
+            return self._source.get_keys(authority, tenant_id, kid)
+        if isinstance(self._answer, UpstreamUnavailable):
+            raise self._answer
+        return self._answer
+
+
+def prefetch_keys(
+    reader: Reader, body: AzureLoginIn, keys: KeySource, authority_for: AuthorityFor
+) -> KeySource:
+    """Fetch the signing keys the login will need, before its write transaction begins.
+
+    A fetch can take seconds (a tenant not yet cached, a slow Entra). Inside the write transaction
+    it would hold SQLite's one write lock all that time, stalling every other request, and a
+    pooled connection on PostgreSQL. So the configuration is read in a short read-only session
+    and the keys fetched after it ended. Nothing is decided here: a missing identity or
+    configuration or a malformed token simply fetches nothing, and the unchanged checks in
+    `login` then fail exactly as before, on what the write transaction reads.
+    """
+    prefetched = _PrefetchedKeys(keys)
+    with reader() as read:
+        _identity, config = _find(read, body.identity_id)
+        if config is None:
+            return prefetched
+        verify_config = to_verify_config(config)
+        cloud = Cloud(config.cloud)
+    try:
+        seen = preview(body.jwt, verify_config)
+    except AzureVerificationError:
+        return prefetched  # `login` fails on the same check, without a fetch as before
+    prefetched.prefetch(authority_for(cloud), seen.tenant_id, seen.kid)
+    return prefetched
+
+
 def login(
     session: Session,
     body: AzureLoginIn,
@@ -277,34 +334,15 @@ def login(
 ) -> LoginResult:
     """Exchange an Entra ID token for a Tessera access token.
 
-    Outcomes are counted like every method's: successes where the token is minted, failures
-    (with their reason) where the request edge audits them.
+    The caller fetches keys that are not cached yet with `prefetch_keys` BEFORE opening the
+    login's write transaction and passes what it got as `keys`, so that transaction never waits
+    on Entra. Outcomes are counted like every method's: successes where the token is minted,
+    failures (with their reason) where the request edge audits them.
 
     Raises:
         InvalidCredentials: any failure at all (reason in the audit record).
         UpstreamUnavailable: the tenant's signing keys cannot be obtained (503).
     """
-    return _login(
-        session,
-        body,
-        keys=keys,
-        authority_for=authority_for,
-        now=now,
-        signing_secret=signing_secret,
-        ctx=ctx,
-    )
-
-
-def _login(
-    session: Session,
-    body: AzureLoginIn,
-    *,
-    keys: KeySource,
-    authority_for: AuthorityFor,
-    now: datetime,
-    signing_secret: bytes,
-    ctx: RequestContext,
-) -> LoginResult:
     details: dict[str, Any] = {"requestedIdentityId": body.identity_id[:64], **claim_summary(body.jwt)}
     identity, config = _find(session, body.identity_id)
     if identity is None:

@@ -538,6 +538,19 @@ def explain_azure_token(
     return results
 
 
+def unverified_key_id(token: str) -> tuple[str, str] | None:
+    """(tid, kid) as an UNVERIFIED token states them, to tell whether its keys are cached; never raises."""
+    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        return None
+    head, payload, _signature = token.split(".")
+    try:
+        header, claims = _json_object(head, "header"), _json_object(payload, "payload")
+    except AzureVerificationError:
+        return None
+    tid, kid = claims.get("tid"), header.get("kid")
+    return (tid, kid) if isinstance(tid, str) and isinstance(kid, str) else None
+
+
 def claim_summary(token: object) -> dict[str, Any]:
     """Identifiers from an UNVERIFIED token for the failure audit record; never raises.
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tessera.auth.azure.clouds import Cloud, authority_host, keys_url
 from tessera.auth.azure.ids import (
+    NOT_A_GUID,
     has_prefix,
     normalise_guid,
     normalise_guids,
@@ -52,8 +53,9 @@ def test_guids_are_normalised(text: str) -> None:
     ids=["empty", "word", "short", "long", "open_brace", "close_brace", "no_hyphens", "urn", "domain"],
 )
 def test_non_guids_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="not a GUID"):
+    with pytest.raises(ValueError, match="must be a GUID") as refused:
         normalise_guid(text)
+    assert str(refused.value) == NOT_A_GUID  # the same words whatever was sent: nothing echoed
 
 
 def test_lists_accept_strings_and_lists_and_drop_duplicates() -> None:
