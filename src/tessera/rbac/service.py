@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, select
@@ -61,13 +62,41 @@ def _cache(session: Session) -> dict[tuple[str, str, str], PermissionSet]:
     return cache
 
 
-# Statements every authorised request runs, built once (composing them costs more than running them).
-_ORG_MEMBERSHIP = select(IdentityOrgMembership).where(
+@dataclass(frozen=True, slots=True)
+class OrgMembershipFacts:
+    """What authorisation reads of an organisation membership (not the ORM entity: see below)."""
+
+    org_id: str
+    role: str
+    role_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRoleFacts:
+    """What authorisation reads of one project role assignment."""
+
+    role: str
+    custom_role_id: str | None
+    is_temporary: bool
+    temporary_access_end_time: datetime | None
+
+
+# Statements every authorised request runs, built once (composing them costs more than running
+# them). They select columns, not entities: loading ORM entities (identity map, instance state)
+# was the largest single cost of authorising a request, and nothing here is written back.
+_ORG_MEMBERSHIP = select(
+    IdentityOrgMembership.org_id, IdentityOrgMembership.role, IdentityOrgMembership.role_id
+).where(
     IdentityOrgMembership.identity_id == bindparam("p_identity_id"),
     IdentityOrgMembership.org_id == bindparam("p_org_id"),
 )
 _MEMBERSHIP_ROLES = (
-    select(IdentityProjectMembershipRole)
+    select(
+        IdentityProjectMembershipRole.role,
+        IdentityProjectMembershipRole.custom_role_id,
+        IdentityProjectMembershipRole.is_temporary,
+        IdentityProjectMembershipRole.temporary_access_end_time,
+    )
     .join(
         IdentityProjectMembership,
         IdentityProjectMembership.id == IdentityProjectMembershipRole.membership_id,
@@ -80,8 +109,9 @@ _MEMBERSHIP_ROLES = (
 )
 
 
-def org_membership(session: Session, identity_id: str, org_id: str) -> IdentityOrgMembership | None:
-    return session.scalar(_ORG_MEMBERSHIP, {"p_identity_id": identity_id, "p_org_id": org_id})
+def org_membership(session: Session, identity_id: str, org_id: str) -> OrgMembershipFacts | None:
+    row = session.execute(_ORG_MEMBERSHIP, {"p_identity_id": identity_id, "p_org_id": org_id}).first()
+    return OrgMembershipFacts(*row) if row is not None else None
 
 
 def org_role(session: Session, principal: Principal) -> str | None:
@@ -103,7 +133,7 @@ def _builtin_grants(rules: Sequence[Rule], source: str) -> tuple[Grant, ...]:
     return tuple(Grant(rule, source, index) for index, rule in enumerate(rules))
 
 
-def org_role_grants(session: Session, membership: IdentityOrgMembership) -> tuple[Grant, ...]:
+def org_role_grants(session: Session, membership: OrgMembershipFacts) -> tuple[Grant, ...]:
     if membership.role == CUSTOM:
         role = session.get(OrgRole, membership.role_id) if membership.role_id else None
         if role is None or role.org_id != membership.org_id:
@@ -127,7 +157,7 @@ def org_permissions(session: Session, principal: Principal) -> PermissionSet:
     return org_permissions_for(session, principal.identity_id, principal.org_id)
 
 
-def role_is_active(row: IdentityProjectMembershipRole, now: datetime) -> bool:
+def role_is_active(row: ProjectRoleFacts, now: datetime) -> bool:
     """A temporary role counts only before its end time (its start time is not enforced)."""
     if not row.is_temporary:
         return True
@@ -136,7 +166,7 @@ def role_is_active(row: IdentityProjectMembershipRole, now: datetime) -> bool:
 
 
 def project_role_grants(
-    session: Session, project: Project, rows: Sequence[IdentityProjectMembershipRole], now: datetime
+    session: Session, project: Project, rows: Sequence[ProjectRoleFacts], now: datetime
 ) -> tuple[Grant, ...]:
     grants: list[Grant] = []
     for row in rows:
@@ -153,11 +183,9 @@ def project_role_grants(
     return tuple(grants)
 
 
-def membership_roles(
-    session: Session, project_id: str, identity_id: str
-) -> list[IdentityProjectMembershipRole]:
+def membership_roles(session: Session, project_id: str, identity_id: str) -> list[ProjectRoleFacts]:
     params = {"p_project_id": project_id, "p_identity_id": identity_id}
-    return list(session.scalars(_MEMBERSHIP_ROLES, params))
+    return [ProjectRoleFacts(*row) for row in session.execute(_MEMBERSHIP_ROLES, params)]
 
 
 def project_permissions_for(
