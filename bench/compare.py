@@ -249,6 +249,14 @@ def prepare_tessera(base_url: str, jwt: str) -> dict[str, Request]:
             f"/api/v3/secrets/raw/{SECRET_NAME}?{query}",
             header=f"Authorization: Bearer {login['accessToken']}",
         ),
+        # Not compared with OpenBao (not in OPERATIONS): the admin's update of the same secret,
+        # for bench.soak's writes.
+        "secret-write": Request(
+            "PATCH",
+            f"/api/v3/secrets/raw/{SECRET_NAME}",
+            json.dumps(body),
+            header=f"Authorization: Bearer {admin_token}",
+        ),
     }
 
 

@@ -108,6 +108,19 @@ def _writer(
             index += 1
 
 
+def _database(stack: ExitStack, kind: str, tmp_path: Path, sqlite_template: Path, pg_name: str) -> str:
+    """A migrated database of `kind`: a copy of the SQLite template, or a scratch PostgreSQL one."""
+    if kind == "sqlite":
+        path = tmp_path / "tessera.db"  # the tests check this file's integrity after each kill
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = stack.enter_context(scratch_postgres(pg_name))
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
 def _start(forker: Zygote, env: dict[str, str], name: str) -> Server:
     server = forker.spawn(env, name=name)
     server.wait_ready(time.monotonic() + START_SECONDS)
@@ -119,15 +132,7 @@ def test_rl3_sigkill_during_writes_loses_nothing_committed(
     kind: str, forker: Zygote, tmp_path: Path, sqlite_template: Path
 ) -> None:
     with ExitStack() as stack:
-        if kind == "sqlite":
-            path = tmp_path / "tessera.db"
-            shutil.copyfile(sqlite_template, path)
-            url = f"sqlite:///{path}"
-        else:
-            url = stack.enter_context(scratch_postgres("tessera_sigkill"))
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            engine.dispose()
+        url = _database(stack, kind, tmp_path, sqlite_template, "tessera_sigkill")
         env = server_env(url, tmp_path / "data")
         server = _start(forker, env, f"{kind}-0")
 
@@ -161,7 +166,7 @@ def test_rl3_sigkill_during_writes_loses_nothing_committed(
                 thread.join(timeout=30)
             if kind == "sqlite":
                 # Checked before any server opens the file again (opening would replay the WAL).
-                assert integrity_problems(path) == []
+                assert integrity_problems(tmp_path / "tessera.db") == []
             server = _start(forker, env, f"{kind}-{round_ + 1}")
 
         _assert_outcomes(writes, stored_values(server.base, tenant))
@@ -283,15 +288,7 @@ def test_rl4_sigkill_during_logins_mints_no_token_without_a_counted_use(
     kind: str, forker: Zygote, tmp_path: Path, sqlite_template: Path
 ) -> None:
     with ExitStack() as stack:
-        if kind == "sqlite":
-            path = tmp_path / "tessera.db"
-            shutil.copyfile(sqlite_template, path)
-            url = f"sqlite:///{path}"
-        else:
-            url = stack.enter_context(scratch_postgres("tessera_sigkill_login"))
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            engine.dispose()
+        url = _database(stack, kind, tmp_path, sqlite_template, "tessera_sigkill_login")
         # No rate limits: the test is about the use counter, not the limiter.
         env = server_env(
             url, tmp_path / "data", rate_limit_login_per_ip="off", rate_limit_login_per_identity="off"
@@ -306,7 +303,8 @@ def test_rl4_sigkill_during_logins_mints_no_token_without_a_counted_use(
 
         received = _logins_until_killed(server, secret)
         if kind == "sqlite":
-            assert integrity_problems(path) == []  # before a server opens (and recovers) the file
+            # Checked before a server opens (and recovers) the file.
+            assert integrity_problems(tmp_path / "tessera.db") == []
         server = _start(forker, env, f"rl4-{kind}-1")
 
         uses, minted = _uses_and_tokens(url, secret)
