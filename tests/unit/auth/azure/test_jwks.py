@@ -317,3 +317,18 @@ def test_an_unexpected_fetch_error_never_wedges_the_tenant(clock: FrozenClock) -
     assert key.kid in cache.get_keys("https://login.example", TENANT, key.kid)
     assert calls == [f"https://login.example/{TENANT}/discovery/v2.0/keys"] * 2
     cache.close()
+
+
+def test_has_fresh_key_only_when_get_keys_would_answer_from_memory(
+    entra: FakeEntra, cache: JwksCache, clock: FrozenClock
+) -> None:
+    """The login route fetches outside its unit of work exactly when this says False."""
+    key = entra.new_key()
+    assert not cache.has_fresh_key(TENANT, key.kid)  # cold cache
+    cache.get_keys(entra.authority, TENANT, key.kid)
+    assert cache.has_fresh_key(TENANT, key.kid)
+    assert not cache.has_fresh_key(TENANT, "another-kid")  # would refetch for an unknown kid
+    assert not cache.has_fresh_key(OTHER_TENANT, key.kid)  # keys are per tenant
+    clock.advance(seconds(CACHE_TTL) + 1)
+    assert not cache.has_fresh_key(TENANT, key.kid)  # stale: get_keys would refetch
+    assert entra.key_fetches() == 1  # asking never fetches

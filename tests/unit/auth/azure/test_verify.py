@@ -26,6 +26,7 @@ from tessera.auth.azure.verify import (
     claim_summary,
     explain_azure_token,
     preview,
+    unverified_key_id,
     verify_azure_token,
 )
 from tests.fakes.entra import ARM, SigningKey, b64url, forge, token_claims
@@ -591,3 +592,12 @@ def test_verification_never_needs_more_than_the_key_it_names() -> None:
 def test_leeway_is_small() -> None:
     assert 0 < LEEWAY_SECONDS <= 120
     assert timedelta(seconds=LEEWAY_SECONDS) < timedelta(minutes=5)
+
+
+def test_unverified_key_id_reads_tid_and_kid_and_never_raises() -> None:
+    assert unverified_key_id(signed()) == (T1, KEY.kid)
+    assert unverified_key_id("not a token") is None
+    assert unverified_key_id("a.b.c") is None  # not base64url JSON
+    assert unverified_key_id(forge({"alg": "RS256"}, {"tid": T1})) is None  # no kid
+    assert unverified_key_id(forge({"kid": "k1"}, {"tid": 7})) is None  # tid not a string
+    assert unverified_key_id("x" * (MAX_TOKEN_LENGTH + 1)) is None
