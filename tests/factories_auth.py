@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tessera.audit.models import AuditEvent
+from tessera.auth.token_uses import EXTRAS_KEY as USE_LEDGER_KEY
+from tessera.auth.token_uses import UseLedger
 from tessera.identities.models import Identity, IdentityAccessToken, IdentityOrgMembership
 from tessera.orgs.models import Organization
 from tessera.text import unique_suffix
@@ -90,7 +92,15 @@ def update_identity(app: Any, identity_id: str, **values: Any) -> None:
             setattr(identity, key, value)
 
 
+def flush_token_uses(app: Any) -> None:
+    """Write the uses of unlimited tokens the app still holds in memory (see auth.token_uses)."""
+    ledger = app.state.context.extras.get(USE_LEDGER_KEY)
+    if isinstance(ledger, UseLedger):
+        ledger.flush()
+
+
 def token_row(app: Any, token_id: str) -> IdentityAccessToken:
+    flush_token_uses(app)
     with session_of(app) as session:
         row = session.get(IdentityAccessToken, token_id)
         assert row is not None
@@ -99,6 +109,7 @@ def token_row(app: Any, token_id: str) -> IdentityAccessToken:
 
 
 def token_rows(app: Any, identity_id: str) -> list[IdentityAccessToken]:
+    flush_token_uses(app)
     with session_of(app) as session:
         rows = list(
             session.scalars(select(IdentityAccessToken).where(IdentityAccessToken.identity_id == identity_id))

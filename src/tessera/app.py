@@ -16,6 +16,7 @@ from tessera.api.middleware import BodyTooLarge, CompatMiddleware
 from tessera.api.responses import JSONResponse
 from tessera.api.router import include_routers
 from tessera.auth.client_ip import parse_proxies
+from tessera.auth.token_uses import close_use_ledger
 from tessera.clock import Clock, SystemClock
 from tessera.observability import metrics as observability
 from tessera.observability.middleware import ObservabilityMiddleware
@@ -43,6 +44,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: Engine
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        close_use_ledger(context.extras)  # the last second of unlimited tokens' use counts
         if shared is not None:
             shared.close()
         engine.dispose()

@@ -17,7 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from tessera.audit.service import AuditEntry, RequestContext, record
 from tessera.auth.principal import Principal
-from tessera.auth.tokens import USES_EXHAUSTED, authenticate, consume_use, parse_bearer
+from tessera.auth.token_uses import SESSION_KEY as USE_LEDGER_KEY
+from tessera.auth.token_uses import ledger_of, session_ledger
+from tessera.auth.tokens import USES_EXHAUSTED, authenticate, parse_bearer, take_use
 from tessera.clock import Clock
 from tessera.errors import TesseraError, Unauthorized
 from tessera.observability.metrics import (
@@ -25,8 +27,6 @@ from tessera.observability.metrics import (
     bind_session,
     metrics_of,
     record_login,
-    record_token_use,
-    session_metrics,
 )
 from tessera.settings import Settings
 from tessera.store.engine import SQLITE_AUTOCOMMIT, is_local_file_database
@@ -97,8 +97,7 @@ def _is_read_only(request: Request) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _PendingUse:
-    token_id: str
-    auth_method: str
+    principal: Principal
     now: datetime
 
 
@@ -122,7 +121,16 @@ def _new_session(request: Request, context: AppContext) -> Session:
     # Authorisation reads the app's clock from here (temporary role expiry) without a new parameter.
     session.info["clock"] = context.clock
     bind_session(session, metrics_of(context.extras))
+    factory_engine = _factory_engine(context)
+    if factory_engine is not None:
+        session.info[USE_LEDGER_KEY] = ledger_of(context.extras, factory_engine)
     return session
+
+
+def _factory_engine(context: AppContext) -> Engine | None:
+    """The app's engine, as its session factory was built with (never a read-only variant)."""
+    engine = getattr(context.session_factory, "kw", {}).get("bind")
+    return engine if isinstance(engine, Engine) else None
 
 
 async def get_session(request: Request, context: ContextDep, ctx: RequestCtxDep) -> AsyncIterator[Session]:
@@ -178,9 +186,14 @@ def _finish_ok(
 ) -> None:
     """Commit; for a read-only request first take the token use it was authenticated with."""
     try:
-        separate = pending is not None and session.info.get(READ_ONLY_KEY) and _is_sqlite(session)
+        separate = (
+            pending is not None
+            and _takes_use_in_sql(session, pending)
+            and session.info.get(READ_ONLY_KEY)
+            and _is_sqlite(session)
+        )
         if pending is not None and not separate:
-            _take_use(session, pending, session_metrics(session))
+            _take_use(session, pending)
         session.commit()
     except BaseException as exc:
         _finish_failed(session, context, ctx, exc)
@@ -190,16 +203,20 @@ def _finish_ok(
         # The reads ran outside any transaction; the use gets a short write transaction of its
         # own, on a plain connection (no ORM session is needed for one UPDATE).
         # The factory's engine, not the session's read-only variant (which skips BEGIN IMMEDIATE).
-        engine = context.session_factory.kw["bind"]
-        assert isinstance(engine, Engine)
+        engine = _factory_engine(context)
+        assert engine is not None
         with engine.begin() as writer:
             _take_use(writer, pending, metrics_of(context.extras))
 
 
-def _take_use(db: Session | Connection, pending: _PendingUse, metrics: Metrics | None) -> None:
-    if not consume_use(db, pending.token_id, pending.now):
+def _takes_use_in_sql(session: Session, pending: _PendingUse) -> bool:
+    """False when the use only goes to the in-memory ledger (a token without a use limit)."""
+    return pending.principal.uses_limited or session_ledger(session.info) is None
+
+
+def _take_use(db: Session | Connection, pending: _PendingUse, metrics: Metrics | None = None) -> None:
+    if not take_use(db, pending.principal, pending.now, metrics=metrics):
         raise Unauthorized(USES_EXHAUSTED, reason="uses_exhausted_race")
-    record_token_use(metrics, pending.auth_method)
 
 
 def _is_sqlite(session: Session) -> bool:
@@ -311,8 +328,8 @@ async def in_transaction(
 
 
 def _on_local_file(context: AppContext) -> bool:
-    engine = getattr(context.session_factory, "kw", {}).get("bind")
-    return isinstance(engine, Engine) and is_local_file_database(engine)
+    engine = _factory_engine(context)
+    return engine is not None and is_local_file_database(engine)
 
 
 def _unit_of_work(
@@ -343,7 +360,7 @@ def authenticate_request(
         consume=not deferred,
     )
     if deferred:  # taken when the request commits, once the reads are done
-        session.info[PENDING_USE_KEY] = _PendingUse(principal.token_id, principal.auth_method, now)
+        session.info[PENDING_USE_KEY] = _PendingUse(principal, now)
     request.state.identity_id = principal.identity_id  # for the request log line
     return principal
 

@@ -12,6 +12,8 @@ class Principal:
     auth_method: str
     token_id: str
     client_ip: str | None = None
+    # False for a token without a use limit: its uses are counted in memory (auth.token_uses).
+    uses_limited: bool = True
 
     @property
     def actor_type(self) -> str:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tessera.api.deps import ContextDep, PrincipalDep, RequestCtxDep, SessionDep
 from tessera.auth import token_service
+from tessera.auth.token_uses import current_usage
 from tessera.clock import iso_js
 from tessera.identities.models import IdentityAccessToken
 
@@ -37,6 +38,7 @@ class RevokeAllIn(BaseModel):
 
 def token_row_wire(row: IdentityAccessToken) -> dict[str, Any]:
     """An access-token row as Infisical returns it (`tokenData`, Token Auth listings); no secret."""
+    uses, last_used_at = current_usage(row)
     return {
         "id": row.id,
         "identityId": row.identity_id,
@@ -44,9 +46,9 @@ def token_row_wire(row: IdentityAccessToken) -> dict[str, Any]:
         "authMethod": row.auth_method,
         "accessTokenTTL": row.ttl_seconds,
         "accessTokenMaxTTL": row.max_ttl_seconds,
-        "accessTokenNumUses": row.num_uses,
+        "accessTokenNumUses": uses,
         "accessTokenNumUsesLimit": row.num_uses_limit,
-        "accessTokenLastUsedAt": iso_js(row.last_used_at),
+        "accessTokenLastUsedAt": iso_js(last_used_at),
         "accessTokenLastRenewedAt": iso_js(row.last_renewed_at),
         "accessTokenPeriod": 0,
         "isAccessTokenRevoked": row.is_revoked,
@@ -59,6 +61,7 @@ def token_row_wire(row: IdentityAccessToken) -> dict[str, Any]:
 def token_view_wire(view: token_service.TokenView) -> dict[str, Any]:
     """What an admin learns about a token: who, how, when, how much — never the token itself."""
     row = view.token
+    uses, last_used_at = current_usage(row)
     return {
         "tokenId": row.id,
         "identityId": view.identity.id,
@@ -69,9 +72,9 @@ def token_view_wire(view: token_service.TokenView) -> dict[str, Any]:
         "expiresAt": iso_js(row.expires_at),
         "maxExpiresAt": iso_js(row.max_expires_at),
         "lastRenewedAt": iso_js(row.last_renewed_at),
-        "numUses": row.num_uses,
+        "numUses": uses,
         "numUsesLimit": row.num_uses_limit,
-        "lastUsedAt": iso_js(row.last_used_at),
+        "lastUsedAt": iso_js(last_used_at),
         "trustedIps": list(row.trusted_ips),
         "clientSecretId": row.client_secret_id,
         "revoked": row.is_revoked,

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from tessera.auth.principal import Principal
+from tessera.auth.token_uses import session_ledger
 from tessera.auth.trusted_ips import ip_allowed
 from tessera.clock import as_utc
 from tessera.crypto.access_tokens import (
@@ -24,7 +25,7 @@ from tessera.crypto.access_tokens import (
 )
 from tessera.errors import BadRequest, Forbidden, Unauthorized
 from tessera.identities.models import Identity, IdentityAccessToken
-from tessera.observability.metrics import record_token_use, session_metrics
+from tessera.observability.metrics import Metrics, record_token_use, session_metrics
 
 TOKEN_NOT_FOUND = "No identity access token found"  # noqa: S105 - a message
 USES_EXHAUSTED = "Unable to renew because access token number of uses limit reached"
@@ -122,8 +123,8 @@ def authenticate(
 ) -> Principal:
     """Check a bearer token and consume one use.
 
-    With `consume=False` the caller takes the use itself later with `consume_use` (and must
-    refuse the request when that returns False); read-only requests do so after their reads.
+    With `consume=False` the caller takes the use itself later with `take_use` (and must refuse
+    the request when that returns False); read-only requests do so after their reads.
 
     Raises:
         Unauthorized: no token, or the token is revoked, expired, exhausted or otherwise unusable.
@@ -141,18 +142,38 @@ def authenticate(
         raise Unauthorized(_PROBLEM_MESSAGES.get(problem, TOKEN_NOT_FOUND), reason=problem)
     if not ip_allowed(client_ip, state.token.trusted_ips):
         raise Forbidden(IP_NOT_ALLOWED, reason="ip_not_trusted")
-    if consume:
-        if not consume_use(session, state.token.id, now):
-            # Lost a race for the last use (or a concurrent revoke/expiry): same answer as above.
-            raise Unauthorized(USES_EXHAUSTED, reason="uses_exhausted_race")
-        record_token_use(session_metrics(session), state.token.auth_method)
-    return Principal(
+    principal = Principal(
         identity_id=state.identity.id,
         org_id=state.identity.org_id,
         auth_method=state.token.auth_method,
         token_id=state.token.id,
         client_ip=client_ip,
+        uses_limited=state.token.num_uses_limit > 0,
     )
+    if consume and not take_use(session, principal, now):
+        # Lost a race for the last use (or a concurrent revoke/expiry): same answer as above.
+        raise Unauthorized(USES_EXHAUSTED, reason="uses_exhausted_race")
+    return principal
+
+
+def take_use(
+    db: Session | Connection, principal: Principal, now: datetime, *, metrics: Metrics | None = None
+) -> bool:
+    """Count one use of the caller's token; False when a limited token has no use left.
+
+    A token without a use limit is counted in the request's ledger (written within a second,
+    see auth.token_uses) when the session carries one; a limited token, or one used outside a
+    request, takes its use in the conditional UPDATE.
+    """
+    ledger = session_ledger(db.info) if isinstance(db, Session) else None
+    if not principal.uses_limited and ledger is not None:
+        ledger.add(principal.token_id, now)
+    elif not consume_use(db, principal.token_id, now):
+        return False
+    if metrics is None and isinstance(db, Session):
+        metrics = session_metrics(db)
+    record_token_use(metrics, principal.auth_method)
+    return True
 
 
 def consume_use(db: Session | Connection, token_id: str, now: datetime) -> bool:

@@ -34,6 +34,7 @@ from tessera.auth.refresh.verify import (
     parse_refresh_token,
     refresh_problem,
 )
+from tessera.auth.token_uses import pending_where
 from tessera.auth.trusted_ips import ip_allowed
 from tessera.crypto.secrets_hash import derive_key, generate_secret, hash_secret, verify_secret
 from tessera.errors import ValidationFailure
@@ -59,15 +60,19 @@ class CredentialView:
 
 def _view(session: Session, config: IdentityRefreshTokenAuth) -> CredentialView:
     t = IdentityAccessToken
+    minted = (
+        t.identity_id == config.identity_id,
+        t.auth_method == METHOD,
+        # Tokens from an earlier credential of the same identity do not count.
+        t.created_at >= config.created_at,
+    )
     uses, last_used = session.execute(
-        select(func.coalesce(func.sum(t.num_uses), 0), func.max(t.last_used_at)).where(
-            t.identity_id == config.identity_id,
-            t.auth_method == METHOD,
-            # Tokens from an earlier credential of the same identity do not count.
-            t.created_at >= config.created_at,
-        )
+        select(func.coalesce(func.sum(t.num_uses), 0), func.max(t.last_used_at)).where(*minted)
     ).one()
-    return CredentialView(config, int(uses), last_used)
+    pending, pending_last = pending_where(session, *minted)  # counted here, not yet written
+    if pending_last is not None and (last_used is None or pending_last > last_used):
+        last_used = pending_last
+    return CredentialView(config, int(uses) + pending, last_used)
 
 
 def _check_expiry(expires_at: datetime | None, now: datetime) -> None:

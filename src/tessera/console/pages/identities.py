@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tessera.api.deps import SessionDep
 from tessera.audit import service as audit
 from tessera.auth import token_service
+from tessera.auth.token_uses import pending_where
 from tessera.auth.universal import service as universal
 from tessera.auth.universal.schemas import UniversalAuthAttachIn
 from tessera.console.charts import bar_chart_svg, daily_counts
@@ -127,10 +128,11 @@ def _usage(session: Session, viewer: Viewer, identity_id: str) -> dict[str, Any]
             func.count(IdentityAccessToken.id), func.coalesce(func.sum(IdentityAccessToken.num_uses), 0)
         ).where(IdentityAccessToken.identity_id == identity_id)
     ).one()
+    pending, _ = pending_where(session, IdentityAccessToken.identity_id == identity_id)
     return {
         "logins_30d": counts.total,
         "tokens_issued": int(totals[0]),
-        "token_uses": int(totals[1]),
+        "token_uses": int(totals[1]) + pending,
         "chart": bar_chart_svg(counts, title=f"Logins per day, last {USAGE_DAYS} days"),
     }
 
