@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -225,16 +225,20 @@ def revoke(
 # --- login ------------------------------------------------------------------------------------
 
 
+# Built once: every login runs it, and composing the statement cost as much CPU as running it.
+_FIND = (
+    select(Identity, IdentityAzureAuth)
+    .outerjoin(IdentityAzureAuth, IdentityAzureAuth.identity_id == Identity.id)
+    .where(Identity.id == bindparam("p_identity_id"))
+)
+
+
 def _find(session: Session, identity_id: str) -> tuple[Identity | None, IdentityAzureAuth | None]:
     try:
         uuid.UUID(identity_id)
     except ValueError:
         return None, None
-    row = session.execute(
-        select(Identity, IdentityAzureAuth)
-        .outerjoin(IdentityAzureAuth, IdentityAzureAuth.identity_id == Identity.id)
-        .where(Identity.id == identity_id)
-    ).first()
+    row = session.execute(_FIND, {"p_identity_id": identity_id}).first()
     if row is None:
         return None, None
     return row[0], row[1]
