@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from tessera.store.engine import is_local_file_database, make_engine
+from tessera.store.engine import local_file_writer, make_engine
 from tessera.store.sqlite_writer import WriterBusy, attempt_without_waiting, lock_path
 
 
@@ -50,8 +50,8 @@ def _hold_writer(engine: Engine, seconds: float) -> tuple[threading.Thread, thre
 
 
 def test_only_sqlite_files_count_as_local(tmp_path: Path) -> None:
-    assert is_local_file_database(make_engine(f"sqlite:///{tmp_path / 'x.db'}"))
-    assert not is_local_file_database(make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none"))
+    assert local_file_writer(make_engine(f"sqlite:///{tmp_path / 'x.db'}")) is not None
+    assert local_file_writer(make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none")) is None
 
 
 def test_a_free_lock_is_taken_without_waiting(sqlite_file: Engine) -> None:
@@ -71,6 +71,37 @@ def test_a_held_lock_raises_writer_busy_at_once_and_leaves_nothing_behind(sqlite
     assert _rows(sqlite_file) == [0, 2]
 
 
+def test_an_attempt_waits_up_to_its_bound_for_a_short_holder(sqlite_file: Engine) -> None:
+    holder, _ = _hold_writer(sqlite_file, 0.05)
+    with attempt_without_waiting(up_to_s=5):
+        _insert(sqlite_file, 1)  # the holder commits well within the bound
+    holder.join()
+    assert _rows(sqlite_file) == [0, 1]
+
+
+def test_an_attempt_gives_up_at_its_bound(sqlite_file: Engine) -> None:
+    holder, _ = _hold_writer(sqlite_file, 1.0)
+    began = time.monotonic()
+    with pytest.raises(WriterBusy), attempt_without_waiting(up_to_s=0.05):
+        _insert(sqlite_file, 1)
+    assert 0.04 <= time.monotonic() - began < 0.5
+    holder.join()
+
+
+def test_a_bound_covers_a_holder_in_another_process(sqlite_file: Engine, tmp_path: Path) -> None:
+    fd = os.open(lock_path(os.path.realpath(tmp_path / "w.db")), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    unlock = threading.Timer(0.05, lambda: fcntl.flock(fd, fcntl.LOCK_UN))
+    unlock.start()
+    try:
+        with attempt_without_waiting(up_to_s=5):
+            _insert(sqlite_file, 1)  # polled the flock until the other "process" let go
+    finally:
+        unlock.join()
+        os.close(fd)
+    assert _rows(sqlite_file) == [1]
+
+
 def test_outside_an_attempt_a_held_lock_is_waited_for(sqlite_file: Engine) -> None:
     holder, _ = _hold_writer(sqlite_file, 0.3)
     _insert(sqlite_file, 1)
@@ -81,7 +112,7 @@ def test_outside_an_attempt_a_held_lock_is_waited_for(sqlite_file: Engine) -> No
 def test_a_lock_held_by_another_process_raises_writer_busy(sqlite_file: Engine, tmp_path: Path) -> None:
     # The cross-process lock is an flock on a companion file: hold it from a second descriptor,
     # as another worker process would.
-    fd = os.open(lock_path(str(tmp_path / "w.db")), os.O_RDWR)
+    fd = os.open(lock_path(os.path.realpath(tmp_path / "w.db")), os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         with pytest.raises(WriterBusy), attempt_without_waiting():

@@ -29,7 +29,7 @@ from tessera.observability.metrics import (
     record_login,
 )
 from tessera.settings import Settings
-from tessera.store.engine import SQLITE_AUTOCOMMIT, is_local_file_database
+from tessera.store.engine import SQLITE_AUTOCOMMIT, local_file_writer
 from tessera.store.sqlite_writer import WriterBusy, attempt_without_waiting
 
 
@@ -301,13 +301,16 @@ async def in_transaction(
     On an SQLite file the unit runs right here on the event loop: its statements are local and
     its reads never wait (WAL), and a thread hop costs more than the whole unit (each of its
     statements hands the GIL between the loop and the worker; measured per secret read: 1.8 ms
-    CPU on the loop, 2.7 ms through a thread). The write lock is only tried there; when another
-    writer holds it the attempt rolls back (a write unit takes the lock at its first statement,
-    so little is lost) and is tried again after a short pause on the loop, a few times; only
-    then does it go to a hot thread, where it may wait. Going to a thread at the first refusal
-    fed itself under load: while units held the lock on threads, every new attempt was refused
-    too. Everything else (PostgreSQL, whose every statement waits on the network) goes to the
-    hot threads directly.
+    CPU on the loop, 2.7 ms through a thread). Writers take turns at one lock; on the loop a unit
+    waits for it only as long as a few short transactions of another writer last
+    (LOCAL_WAIT_ON_LOOP_S). When the lock stays taken longer (a long write elsewhere), the
+    attempt rolls back (a write unit takes the lock at its first statement, so little is lost)
+    and the unit runs on a hot thread instead, where it may wait while the loop serves others.
+    Measured worse: going to a thread at once when the lock was taken (it fed itself: while
+    units held the lock on threads, every new attempt was refused too), and waiting for the lock
+    on a thread and then running the unit on the loop (the lock sat idle until the loop got back
+    to it). Everything else (PostgreSQL, whose every statement waits on the network) goes to
+    the hot threads directly.
 
     The hot threads are a few of their own (`TESSERA_HOT_ROUTE_THREADS`, default 2) rather than
     the shared pool of 40: CPU-bound Python threads contend for the GIL, and with 32 requests in
@@ -317,15 +320,11 @@ async def in_transaction(
     the network (an identity provider's keys) is done before the unit.
     """
     if _on_local_file(context):
-        for pause in LOCAL_RETRY_PAUSES_S:
-            if pause:
-                await asyncio.sleep(pause)  # the holder is a short transaction: let it finish
-            try:
-                with attempt_without_waiting():
-                    return _unit_of_work(request, context, ctx, work)
-            except WriterBusy:
-                continue  # rolled back, nothing committed: try again in a moment
-        # Still taken (a long write elsewhere): wait for the lock on a hot thread instead.
+        try:
+            with attempt_without_waiting(up_to_s=LOCAL_WAIT_ON_LOOP_S):
+                return _unit_of_work(request, context, ctx, work)
+        except WriterBusy:
+            pass  # rolled back, nothing committed: wait for the lock on a hot thread instead
     # Shielded like get_session's commit: a client that hangs up must not lose the outcome.
     with anyio.CancelScope(shield=True):
         result = await anyio.to_thread.run_sync(
@@ -334,13 +333,15 @@ async def in_transaction(
     return result  # noqa: RET504 - a cancel scope may swallow exceptions, so mypy needs it here
 
 
-# Pauses before each try on the loop (s): about 8 ms in all, many times a write transaction.
-LOCAL_RETRY_PAUSES_S = (0.0, 0.0005, 0.001, 0.002, 0.004)
+# How long a unit on the event loop may wait for SQLite's write lock (s): many times a write
+# transaction of the hot routes (well under a millisecond), short enough that a long write in
+# another worker stalls this worker's loop only this long.
+LOCAL_WAIT_ON_LOOP_S = 0.01
 
 
 def _on_local_file(context: AppContext) -> bool:
     engine = _factory_engine(context)
-    return engine is not None and is_local_file_database(engine)
+    return engine is not None and local_file_writer(engine) is not None
 
 
 def _unit_of_work(

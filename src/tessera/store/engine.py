@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from tessera.store.sqlite_writer import WriterLockedConnection, acquire_writer
+from tessera.store.sqlite_writer import FileWriter, WriterLockedConnection, acquire_writer, file_writer
 
 # Execution option for sessions that only read (see `read_session`): on SQLite their statements
 # run without an enclosing transaction, so they never hold or wait for the write lock (each read
@@ -22,13 +22,16 @@ from tessera.store.sqlite_writer import WriterLockedConnection, acquire_writer
 SQLITE_AUTOCOMMIT = "tessera_sqlite_autocommit"
 
 # SQLite file databases whose connections take the writer locks of `sqlite_writer`.
-_LOCAL_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+_LOCAL_ENGINES: weakref.WeakKeyDictionary[Engine, FileWriter] = weakref.WeakKeyDictionary()
 
 
-def is_local_file_database(engine: Engine) -> bool:
-    """True for an SQLite file: its statements never wait on a network, and its write lock can be
-    tried without waiting (`sqlite_writer.attempt_without_waiting`)."""
-    return engine in _LOCAL_ENGINES
+def local_file_writer(engine: Engine) -> FileWriter | None:
+    """The write locks of an SQLite file database, None for any other engine.
+
+    Such a database's statements never wait on a network, and its write lock can be tried
+    without waiting (`sqlite_writer.attempt_without_waiting`).
+    """
+    return _LOCAL_ENGINES.get(engine)
 
 
 def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 10_000, echo: bool = False) -> Engine:
@@ -76,7 +79,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
 
     writer_locked = bool(parsed.database and parsed.database != ":memory:" and not parsed.query.get("mode"))
     if writer_locked:
-        _LOCAL_ENGINES.add(engine)
+        _LOCAL_ENGINES[engine] = file_writer(str(parsed.database))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -17,10 +17,11 @@ to write on a second connection while its first one holds a write transaction fa
 needs no bound: only the one thread per process that holds the process lock waits on it, and
 the holder in another process is always a running transaction.
 
-Inside `attempt_without_waiting()` the locks are only tried: when either is taken, `WriterBusy`
-is raised instead of waiting, so code that must not block (a request run on the event loop)
-can roll back and retry where waiting is allowed. Once something in the attempt has committed,
-later lock requests wait as usual: retrying from the start would repeat that commit.
+Inside `attempt_without_waiting()` the locks are waited for only briefly: when they stay taken,
+`WriterBusy` is raised instead, so code that must not block for long (a request run on the
+event loop) can roll back and run again where waiting is allowed. Once something in the attempt
+has committed, later lock requests wait as usual: running again from the start would repeat
+that commit.
 """
 
 from __future__ import annotations
@@ -30,21 +31,80 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-_PROCESS_LOCKS: dict[str, threading.Lock] = {}
-_PROCESS_LOCKS_GUARD = threading.Lock()
-
-
-def _process_lock(path: str) -> threading.Lock:
-    with _PROCESS_LOCKS_GUARD:
-        return _PROCESS_LOCKS.setdefault(path, threading.Lock())
+FLOCK_POLL_S = 0.0001
 
 
 def lock_path(database: str) -> str:
     return f"{database}-writer.lock"
+
+
+class FileWriter:
+    """The write locks of one database file, for this process: a thread lock, and one descriptor of
+    the companion file for the `flock` (the thread lock lets one thread at a time use it)."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self._lock = threading.Lock()
+        self._fd = os.open(lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
+
+    def take(self, timeout: float) -> None:
+        """Wait for both locks (the thread lock at most `timeout` s). Raises OperationalError."""
+        if not self._lock.acquire(timeout=timeout):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def try_take(self, within: float = 0.0) -> bool:
+        """Take both locks if they come within `within` s; False (holding neither) if not.
+
+        The `flock` has no timeout, so it is polled every FLOCK_POLL_S: its holder in another
+        process is a running transaction, usually done within a millisecond.
+        """
+        deadline = time.monotonic() + within
+        acquired = self._lock.acquire(timeout=within) if within > 0 else self._lock.acquire(blocking=False)
+        if not acquired:
+            return False
+        try:
+            while True:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self._lock.release()
+                        return False
+                    time.sleep(FLOCK_POLL_S)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def give_back(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+
+_FILE_WRITERS: dict[str, FileWriter] = {}
+_FILE_WRITERS_GUARD = threading.Lock()
+
+
+def file_writer(database: str) -> FileWriter:
+    """This process's FileWriter for a database file (one per real path, kept for the process)."""
+    path = os.path.realpath(database)
+    with _FILE_WRITERS_GUARD:
+        found = _FILE_WRITERS.get(path)
+        if found is None:
+            found = _FILE_WRITERS[path] = FileWriter(path)
+        return found
 
 
 class WriterBusy(Exception):
@@ -56,10 +116,11 @@ class WriterBusy(Exception):
 
 
 class _Attempt:
-    __slots__ = ("committed",)
+    __slots__ = ("committed", "wait_s")
 
-    def __init__(self) -> None:
+    def __init__(self, wait_s: float) -> None:
         self.committed = False
+        self.wait_s = wait_s
 
 
 _NO_WAIT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
@@ -68,18 +129,14 @@ _NO_WAIT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
 
 
 @contextmanager
-def attempt_without_waiting() -> Iterator[None]:
-    """Within the block, taking the write lock raises WriterBusy instead of waiting (see above)."""
-    token = _NO_WAIT.set(_Attempt())
+def attempt_without_waiting(*, up_to_s: float = 0.0) -> Iterator[None]:
+    """Within the block, a write lock that does not come within `up_to_s` raises WriterBusy
+    instead of being waited for (see above)."""
+    token = _NO_WAIT.set(_Attempt(up_to_s))
     try:
         yield
     finally:
         _NO_WAIT.reset(token)
-
-
-def _must_not_wait() -> bool:
-    attempt = _NO_WAIT.get()
-    return attempt is not None and not attempt.committed
 
 
 def _note_commit() -> None:
@@ -94,55 +151,32 @@ class WriterLockedConnection(sqlite3.Connection):
     Set up with `configure(database, timeout)` right after connecting (the engine's connect hook).
     """
 
-    _writer_path: str | None = None
-    _writer_fd: int | None = None
+    _writer: FileWriter | None = None
     _writer_timeout: float = 0.0
     _writer_held: bool = False
 
     def configure_writer(self, database: str, timeout: float) -> None:
-        self._writer_path = os.path.realpath(database)
+        self._writer = file_writer(database)
         self._writer_timeout = timeout
-        self._writer_fd = os.open(lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
 
     def acquire_writer(self) -> None:
         """Take both locks (no-op when not configured or already held). Raises OperationalError."""
-        if self._writer_fd is None or self._writer_held or self._writer_path is None:
+        writer = self._writer
+        if writer is None or self._writer_held:
             return
-        process_lock = _process_lock(self._writer_path)
-        if _must_not_wait():
-            self._try_acquire(process_lock)
-            return
-        if not process_lock.acquire(timeout=self._writer_timeout):
-            raise sqlite3.OperationalError("database is locked")
-        try:
-            fcntl.flock(self._writer_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        except BaseException:
-            process_lock.release()
-            raise
-        self._writer_held = True
-
-    def _try_acquire(self, process_lock: threading.Lock) -> None:
-        assert self._writer_fd is not None
-        if not process_lock.acquire(blocking=False):
-            raise WriterBusy
-        try:
-            fcntl.flock(self._writer_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            process_lock.release()
-            raise WriterBusy from None
-        except BaseException:
-            process_lock.release()
-            raise
+        attempt = _NO_WAIT.get()
+        if attempt is not None and not attempt.committed:
+            if not writer.try_take(attempt.wait_s):
+                raise WriterBusy
+        else:
+            writer.take(self._writer_timeout)
         self._writer_held = True
 
     def release_writer(self) -> None:
-        if not self._writer_held or self._writer_path is None or self._writer_fd is None:
+        if not self._writer_held or self._writer is None:
             return
         self._writer_held = False
-        try:
-            fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
-        finally:
-            _process_lock(self._writer_path).release()
+        self._writer.give_back()
 
     def commit(self) -> None:
         try:
@@ -163,9 +197,6 @@ class WriterLockedConnection(sqlite3.Connection):
             super().close()
         finally:
             self.release_writer()
-            if self._writer_fd is not None:
-                os.close(self._writer_fd)
-                self._writer_fd = None
 
 
 def acquire_writer(dbapi_connection: Any) -> None:

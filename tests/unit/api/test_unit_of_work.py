@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 from starlette.requests import Request
 
-from tessera.api.deps import LOCAL_RETRY_PAUSES_S, AppContext, in_transaction
+from tessera.api.deps import AppContext, in_transaction, read_only
 from tessera.audit.service import RequestContext
 from tessera.errors import BadRequest
 
@@ -119,7 +119,7 @@ def _sqlite_context(tmp_path: Any) -> tuple[AppContext, Any]:
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE t (n INTEGER)"))
     context = SimpleNamespace(
-        settings=SimpleNamespace(hot_route_threads=2),
+        settings=SimpleNamespace(hot_route_threads=2, sqlite_busy_timeout_ms=5_000),
         session_factory=make_session_factory(engine),
         extras={},
         clock=None,
@@ -154,10 +154,19 @@ def test_on_sqlite_a_unit_runs_on_the_event_loop(tmp_path: Any) -> None:
     assert _values(engine) == [1]
 
 
-def test_on_sqlite_a_briefly_taken_write_lock_is_tried_again_on_the_loop(tmp_path: Any) -> None:
+def _read_only_request() -> Request:
+    @read_only
+    def endpoint() -> None:
+        """A read-only route (a secret read, say)."""
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    return Request({**scope, "endpoint": endpoint})
+
+
+def _hold_write_lock(engine: Any) -> tuple[threading.Thread, threading.Event]:
+    """Another thread holds a write transaction until the returned event is set."""
     from sqlalchemy import text
 
-    context, engine = _sqlite_context(tmp_path)
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -169,53 +178,33 @@ def test_on_sqlite_a_briefly_taken_write_lock_is_tried_again_on_the_loop(tmp_pat
     holder = threading.Thread(target=hold)
     holder.start()
     assert held.wait(5)
-    threads: list[threading.Thread] = []
-
-    async def scenario() -> int:
-        asyncio.get_running_loop().call_soon(release.set)  # a short transaction
-        return await in_transaction(_request(), context, RequestContext(), _insert_unit(5, threads))
-
-    assert asyncio.run(scenario()) == 5
-    holder.join()
-    # Refused at first, and tried again on the loop rather than sent to a thread at once (how many
-    # tries it took depends on how soon the holder's thread gets to commit).
-    assert len(threads) >= 2
-    assert threads[0] is threading.main_thread()
-    assert threads[1] is threading.main_thread()
-    assert _values(engine) == [0, 5]
+    return holder, release
 
 
-def test_on_sqlite_a_taken_write_lock_moves_the_unit_to_a_thread_and_commits_once(tmp_path: Any) -> None:
+def test_on_sqlite_a_lock_taken_for_long_moves_the_unit_to_a_thread_and_commits_once(tmp_path: Any) -> None:
     from sqlalchemy import text
 
     context, engine = _sqlite_context(tmp_path)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with engine.begin() as connection:
-            connection.execute(text("INSERT INTO t VALUES (0)"))
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(5)
+    holder, release = _hold_write_lock(engine)
     threads: list[threading.Thread] = []
 
+    def read(session: Any) -> int:
+        return int(session.execute(text("SELECT count(*) FROM t")).scalar_one())
+
     async def scenario() -> int:
-        unit = asyncio.create_task(
-            in_transaction(_request(), context, RequestContext(), _insert_unit(7, threads))
-        )
+        writing = in_transaction(_request(), context, RequestContext(), _insert_unit(7, threads))
+        unit = asyncio.create_task(writing)
         await asyncio.sleep(0.1)
-        assert not unit.done()  # waiting for the lock on a thread, while the loop stays free
+        assert not unit.done()  # waiting for the lock, on a thread...
+        # ...while the loop goes on serving: a read completes meanwhile.
+        assert await in_transaction(_read_only_request(), context, RequestContext(), read) == 0
         release.set()
         return await unit
 
     assert asyncio.run(scenario()) == 7
     holder.join()
-    # Tried on the loop (rolled back at the lock each time, after short pauses), then run again,
-    # once, on a hot thread.
-    assert len(threads) == len(LOCAL_RETRY_PAUSES_S) + 1
-    assert all(thread is threading.main_thread() for thread in threads[:-1])
-    assert threads[-1] is not threading.main_thread()
+    # Tried on the loop (rolled back when the lock did not come), then run again, once, on a thread.
+    assert len(threads) == 2
+    assert threads[0] is threading.main_thread()
+    assert threads[1] is not threading.main_thread()
     assert _values(engine) == [0, 7]

@@ -361,7 +361,8 @@ def login(
     # Every check passed: now, and only now, take one use of the secret.
     if not _consume(session, secret.id, now):
         raise fail("client_secret_uses_exhausted", details={"clientSecretId": secret.id, "race": True})
-    _reset_lockout(session, config.id)
+    if config.lockout_failed_attempts or config.lockout_window_started_at or config.locked_until:
+        _reset_lockout(session, config.id)  # most logins have no failures to forget: no statement
     return issue_access_token(
         session,
         identity=identity,
@@ -407,8 +408,10 @@ def _consume(session: Session, secret_id: str, now: datetime) -> bool:
 
     That automatic revocation does not touch tokens already minted (unlike an admin's revoke).
     """
-    result = session.execute(_CONSUME_SECRET, {"p_secret_id": secret_id, "p_now": now})
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    # On the connection: the statement touches no loaded entity, and the ORM's bulk-UPDATE
+    # machinery costs more than the UPDATE itself.
+    result = session.connection().execute(_CONSUME_SECRET, {"p_secret_id": secret_id, "p_now": now})
+    return result.rowcount == 1
 
 
 def _count_failure(session: Session, config: IdentityUniversalAuth | None, now: datetime) -> bool:
