@@ -41,7 +41,8 @@ class TokenView:
 
 
 def _view(token: IdentityAccessToken, identity: Identity, now: datetime) -> TokenView:
-    return TokenView(token, identity, tokens.token_problem(tokens.TokenState(token, identity), now))
+    facts = tokens.TokenFacts.of(tokens.TokenState(token, identity))
+    return TokenView(token, identity, tokens.token_problem(facts, now))
 
 
 def _audit(

@@ -37,10 +37,48 @@ IP_NOT_ALLOWED = "You are not allowed to access this resource from the current I
 
 @dataclass(frozen=True, slots=True)
 class TokenState:
-    """What the per-request check needs, read in one query."""
+    """A token row and its identity, as entities (renew and revoke change and return them)."""
 
     token: IdentityAccessToken
     identity: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFacts:
+    """What the per-request check needs of a token and its identity: plain columns, one query."""
+
+    token_id: str
+    identity_id: str
+    org_id: str
+    auth_method: str
+    is_revoked: bool
+    num_uses: int
+    num_uses_limit: int
+    expires_at: datetime | None
+    token_version: int
+    trusted_ips: list[dict[str, Any]]
+    identity_active: bool
+    identity_expires_at: datetime | None
+    identity_token_version: int
+
+    @classmethod
+    def of(cls, state: TokenState) -> TokenFacts:
+        token, identity = state.token, state.identity
+        return cls(
+            token_id=token.id,
+            identity_id=identity.id,
+            org_id=identity.org_id,
+            auth_method=token.auth_method,
+            is_revoked=token.is_revoked,
+            num_uses=token.num_uses,
+            num_uses_limit=token.num_uses_limit,
+            expires_at=token.expires_at,
+            token_version=token.token_version,
+            trusted_ips=token.trusted_ips,
+            identity_active=identity.is_active,
+            identity_expires_at=identity.expires_at,
+            identity_token_version=identity.token_version,
+        )
 
 
 def parse_bearer(header: str | None) -> str | None:
@@ -57,6 +95,28 @@ _LOAD_STATE = (
     select(IdentityAccessToken, Identity)
     .join(Identity, Identity.id == IdentityAccessToken.identity_id)
     .where(IdentityAccessToken.id == bindparam("p_token_id"))
+)
+# Table columns, not ORM attributes: the statement then runs as plain Core (no entity loading),
+# which every authenticated request saves. Column order = TokenFacts' field order.
+_TOKENS, _IDENTITIES = IdentityAccessToken.__table__, Identity.__table__
+_LOAD_FACTS = (
+    select(
+        _TOKENS.c.id,
+        _TOKENS.c.identity_id,
+        _IDENTITIES.c.org_id,
+        _TOKENS.c.auth_method,
+        _TOKENS.c.is_revoked,
+        _TOKENS.c.num_uses,
+        _TOKENS.c.num_uses_limit,
+        _TOKENS.c.expires_at,
+        _TOKENS.c.token_version,
+        _TOKENS.c.trusted_ips,
+        _IDENTITIES.c.is_active,
+        _IDENTITIES.c.expires_at,
+        _IDENTITIES.c.token_version,
+    )
+    .join(_IDENTITIES, _IDENTITIES.c.id == _TOKENS.c.identity_id)
+    .where(_TOKENS.c.id == bindparam("p_token_id"))
 )
 _CONSUME_USE = (
     update(IdentityAccessToken)
@@ -84,20 +144,27 @@ def _load_state(session: Session, claims: AccessTokenClaims) -> TokenState | Non
     return TokenState(token=token, identity=identity)
 
 
-def token_problem(state: TokenState, now: datetime) -> str | None:
+def _load_facts(session: Session, claims: AccessTokenClaims) -> TokenFacts | None:
+    row = session.connection().execute(_LOAD_FACTS, {"p_token_id": claims.token_id}).first()
+    if row is None:
+        return None
+    facts = TokenFacts(*tuple(row))  # the columns are in field order (see _LOAD_FACTS)
+    return facts if facts.identity_id == claims.identity_id else None
+
+
+def token_problem(facts: TokenFacts, now: datetime) -> str | None:
     """Pure: the reason a token may not be used right now (other than IP), or None."""
-    token, identity = state.token, state.identity
-    if token.is_revoked:
+    if facts.is_revoked:
         return "token_revoked"
-    if not identity.is_active:
+    if not facts.identity_active:
         return "identity_disabled"
-    if identity.expires_at is not None and as_utc(identity.expires_at) <= now:
+    if facts.identity_expires_at is not None and as_utc(facts.identity_expires_at) <= now:
         return "identity_expired"
-    if token.token_version != identity.token_version:
+    if facts.token_version != facts.identity_token_version:
         return "token_version_stale"
-    if token.num_uses_limit > 0 and token.num_uses >= token.num_uses_limit:
+    if facts.num_uses_limit > 0 and facts.num_uses >= facts.num_uses_limit:
         return "uses_exhausted"
-    if token.expires_at is not None and as_utc(token.expires_at) < now:
+    if facts.expires_at is not None and as_utc(facts.expires_at) < now:
         return "ttl_expired"
     return None
 
@@ -134,21 +201,21 @@ def authenticate(
     if raw_token is None:
         raise Unauthorized("Token missing", reason="token_missing")
     claims = _verify(raw_token, secret, now)
-    state = _load_state(session, claims)
-    if state is None:
+    facts = _load_facts(session, claims)
+    if facts is None:
         raise Unauthorized(TOKEN_NOT_FOUND, reason="token_not_found")
-    problem = token_problem(state, now)
+    problem = token_problem(facts, now)
     if problem is not None:
         raise Unauthorized(_PROBLEM_MESSAGES.get(problem, TOKEN_NOT_FOUND), reason=problem)
-    if not ip_allowed(client_ip, state.token.trusted_ips):
+    if not ip_allowed(client_ip, facts.trusted_ips):
         raise Forbidden(IP_NOT_ALLOWED, reason="ip_not_trusted")
     principal = Principal(
-        identity_id=state.identity.id,
-        org_id=state.identity.org_id,
-        auth_method=state.token.auth_method,
-        token_id=state.token.id,
+        identity_id=facts.identity_id,
+        org_id=facts.org_id,
+        auth_method=facts.auth_method,
+        token_id=facts.token_id,
         client_ip=client_ip,
-        uses_limited=state.token.num_uses_limit > 0,
+        uses_limited=facts.num_uses_limit > 0,
     )
     if consume and not take_use(session, principal, now):
         # Lost a race for the last use (or a concurrent revoke/expiry): same answer as above.
@@ -202,7 +269,7 @@ def renew(
     state = _load_state(session, claims)
     if state is None:
         raise Unauthorized(TOKEN_NOT_FOUND, reason="token_not_found")
-    problem = token_problem(state, now)
+    problem = token_problem(TokenFacts.of(state), now)
     if problem is not None:
         raise Unauthorized(_PROBLEM_MESSAGES.get(problem, TOKEN_NOT_FOUND), reason=problem)
     token = state.token
