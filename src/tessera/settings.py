@@ -141,8 +141,9 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description=(
-            "Worker threads per process for the hot routes (logins, secret reads). Few threads "
-            "contend less for Python's GIL; raise it only when the database is slow to answer."
+            "Worker threads per process for the hot routes (logins, secret reads) on PostgreSQL, "
+            "and on SQLite when its write lock stays taken. Few threads contend less for "
+            "Python's GIL; raise it only when the database is slow to answer."
         ),
     )
     sqlite_busy_timeout_ms: int = Field(
