@@ -81,11 +81,12 @@ def read_only(endpoint: E) -> E:
     """Mark an endpoint whose requests only read (hot GETs such as a secret read).
 
     Its session reads without holding a write transaction (on SQLite: no transaction at all, so
-    reads never wait for writers), and the caller's token use is taken after the reads, in one
-    short conditional UPDATE just before the answer is sent. If that UPDATE loses (the token was
-    used up or revoked meanwhile) the answer is the same 401 as before, and nothing read is sent.
-    A write such an endpoint makes anyway (a project's data key created on first use) commits
-    by itself on SQLite.
+    reads never wait for writers), and the caller's token use is taken after the reads: in
+    memory for a token without a use limit (auth.token_uses), otherwise in one short conditional
+    UPDATE just before the answer is sent. If that UPDATE loses (the token was used up or revoked
+    meanwhile) the answer is the same 401 as before, and nothing read is sent. A write such an
+    endpoint makes anyway (a project's data key created on first use) is one INSERT, which on
+    SQLite commits by itself.
     """
     setattr(endpoint, READ_ONLY_ATTR, True)
     return endpoint
@@ -102,6 +103,11 @@ class _PendingUse:
 
 
 def _read_engine(context: AppContext, engine: Engine) -> Engine:
+    """SQLite's variant for read-only requests: no transaction, so no write lock held or awaited.
+
+    (PostgreSQL keeps its transaction: autocommit would save BEGIN and COMMIT, but switching the
+    isolation level at every checkout measured dearer than those two round trips.)
+    """
     key = "tessera.read_engine"
     cached = context.extras.get(key)
     if isinstance(cached, tuple) and cached[0] is engine:

@@ -16,15 +16,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from tessera.ratelimit.models import RateLimitBucket
 from tessera.ratelimit.rates import Rate, wait_ms
 from tessera.shared_state.redis_store import RedisStore, SharedStateUnavailable
+from tessera.store.dialects import insert_for
 
 logger = logging.getLogger("tessera.ratelimit")
 
@@ -73,16 +73,12 @@ class DatabaseBackend:
             purge_expired(session, now_ms)
 
 
-def _insert_for(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def take(session: Session, key: str, rate: Rate, now_ms: int) -> int:
     """One bucket step in one conditional upsert; returns 0 (admitted) or the wait in ms."""
     bucket = RateLimitBucket.__table__.c
     interval, period = rate.interval_ms, rate.period_ms
     statement = (
-        _insert_for(session)(RateLimitBucket)
+        insert_for(session)(RateLimitBucket)
         .values(key_hash=key, tat_ms=now_ms + interval)
         .on_conflict_do_update(
             index_elements=[bucket.key_hash],

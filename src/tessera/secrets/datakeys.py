@@ -14,14 +14,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tessera.crypto import envelope
 from tessera.crypto.keyring import Keyring, Sealed, UnknownRootKey
 from tessera.crypto.secrets_hash import derive_key
 from tessera.secrets.models import ProjectDataKey
+from tessera.store.base import new_id
+from tessera.store.dialects import insert_for
 
 CACHE_ENTRIES = 10_000
 
@@ -102,30 +103,40 @@ def _unseal_row(keyring: Keyring, row: ProjectDataKey) -> bytes:
     )
 
 
+_BY_PROJECT = select(ProjectDataKey).where(ProjectDataKey.project_id == bindparam("p_project_id"))
+
+
 def load_or_create(session: Session, keyring: Keyring, project_id: str, *, now: datetime) -> bytes:
-    row = session.scalar(select(ProjectDataKey).where(ProjectDataKey.project_id == project_id))
+    """The project's data key, created on first use.
+
+    Created with one INSERT … ON CONFLICT DO NOTHING rather than in a savepoint: a secret read
+    may be the first use, and on SQLite reads run outside a transaction, where that INSERT
+    simply commits by itself. Whoever loses a race for the first key reads the winner's.
+    """
+    row = session.scalar(_BY_PROJECT, {"p_project_id": project_id})
     if row is not None:
         return _unseal_row(keyring, row)
     data_key = envelope.random_key()
     sealed = keyring.seal(data_key, _data_key_aad(project_id))
-    try:
-        with session.begin_nested():
-            session.add(
-                ProjectDataKey(
-                    project_id=project_id,
-                    root_key_id=sealed.key_id,
-                    sealed_key=sealed.blob,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    except IntegrityError:
-        # Another request created it first; theirs is the one every secret will use.
-        row = session.scalar(select(ProjectDataKey).where(ProjectDataKey.project_id == project_id))
-        if row is None:
-            raise
-        return _unseal_row(keyring, row)
-    return data_key
+    created = session.connection().execute(
+        insert_for(session)(ProjectDataKey)
+        .values(
+            id=new_id(),
+            project_id=project_id,
+            root_key_id=sealed.key_id,
+            sealed_key=sealed.blob,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[ProjectDataKey.__table__.c.project_id])
+    )
+    if created.rowcount == 1:
+        return data_key
+    # Another request created it first; theirs is the one every secret will use.
+    row = session.scalar(_BY_PROJECT, {"p_project_id": project_id})
+    if row is None:
+        raise RuntimeError(f"project data key for {project_id} vanished after a conflict")
+    return _unseal_row(keyring, row)
 
 
 def unknown_root_key_ids(session: Session, keyring: Keyring) -> set[str]:
