@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tessera.crypto import envelope
@@ -76,14 +76,23 @@ class DataKeyCache:
             if cached is not None:
                 self._entries.move_to_end(project_id)
                 return cached
-        keys = ProjectKeys.from_data_key(
-            project_id, load_or_create(session, self.keyring, project_id, now=now)
-        )
+        data_key, created = load_or_create(session, self.keyring, project_id, now=now)
+        keys = ProjectKeys.from_data_key(project_id, data_key)
+        if created:
+            # Kept only once the key's row is committed. Were the transaction rolled back, a key
+            # cached now would go on sealing secrets under a key the database does not have,
+            # and they would be lost at the next restart. Until then the transaction's own
+            # later lookups find its uncommitted row.
+            event.listen(session, "after_commit", lambda _s: self._remember(project_id, keys), once=True)
+        else:
+            self._remember(project_id, keys)
+        return keys
+
+    def _remember(self, project_id: str, keys: ProjectKeys) -> None:
         with self._lock:
             self._entries[project_id] = keys
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
-        return keys
 
     def forget(self, project_id: str) -> None:
         with self._lock:
@@ -106,8 +115,10 @@ def _unseal_row(keyring: Keyring, row: ProjectDataKey) -> bytes:
 _BY_PROJECT = select(ProjectDataKey).where(ProjectDataKey.project_id == bindparam("p_project_id"))
 
 
-def load_or_create(session: Session, keyring: Keyring, project_id: str, *, now: datetime) -> bytes:
-    """The project's data key, created on first use.
+def load_or_create(
+    session: Session, keyring: Keyring, project_id: str, *, now: datetime
+) -> tuple[bytes, bool]:
+    """The project's data key, created on first use; and whether this call created it.
 
     Created with one INSERT … ON CONFLICT DO NOTHING rather than in a savepoint: a secret read
     may be the first use, and on SQLite reads run outside a transaction, where that INSERT
@@ -115,7 +126,7 @@ def load_or_create(session: Session, keyring: Keyring, project_id: str, *, now: 
     """
     row = session.scalar(_BY_PROJECT, {"p_project_id": project_id})
     if row is not None:
-        return _unseal_row(keyring, row)
+        return _unseal_row(keyring, row), False
     data_key = envelope.random_key()
     sealed = keyring.seal(data_key, _data_key_aad(project_id))
     created = session.connection().execute(
@@ -129,14 +140,16 @@ def load_or_create(session: Session, keyring: Keyring, project_id: str, *, now: 
             updated_at=now,
         )
         .on_conflict_do_nothing(index_elements=[ProjectDataKey.__table__.c.project_id])
+        # RETURNING says whether a row went in (rowcount is not reliable for this on every driver).
+        .returning(ProjectDataKey.__table__.c.id)
     )
-    if created.rowcount == 1:
-        return data_key
+    if created.first() is not None:
+        return data_key, True
     # Another request created it first; theirs is the one every secret will use.
     row = session.scalar(_BY_PROJECT, {"p_project_id": project_id})
     if row is None:
         raise RuntimeError(f"project data key for {project_id} vanished after a conflict")
-    return _unseal_row(keyring, row)
+    return _unseal_row(keyring, row), False
 
 
 def unknown_root_key_ids(session: Session, keyring: Keyring) -> set[str]:
