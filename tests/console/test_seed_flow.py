@@ -102,6 +102,7 @@ def test_seed_flow_then_the_console_shows_last_login_and_use_count(
     assert 'id="last-login-method">azure-auth<' in page.text
     assert 'id="login-count">1<' in page.text
     assert 'id="use-count">2<' in page.text
+    assert "<td>2 (no limit)</td>" in page.text  # the token's own row counts them too, unflushed
     assert "<title>" in page.text
     assert 'class="bar"' in page.text
     listing = console.get(f"/projects/{project_id}/access-control/identities")

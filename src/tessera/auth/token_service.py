@@ -16,6 +16,7 @@ from tessera.audit.service import AuditEntry, RequestContext, record
 from tessera.auth import method_admin, tokens
 from tessera.auth.login import LoginResult
 from tessera.auth.principal import Principal
+from tessera.auth.token_uses import current_usage
 from tessera.crypto.access_tokens import IDENTITY_ACCESS_TOKEN_TYPE, decode_access_token
 from tessera.errors import BadRequest, NotFound
 from tessera.identities.models import Identity, IdentityAccessToken
@@ -38,6 +39,15 @@ class TokenView:
     @property
     def active(self) -> bool:
         return self.problem is None
+
+    @property
+    def uses(self) -> int:
+        """Uses so far, including those this process has counted but not written yet."""
+        return current_usage(self.token)[0]
+
+    @property
+    def last_used_at(self) -> datetime | None:
+        return current_usage(self.token)[1]
 
 
 def _view(token: IdentityAccessToken, identity: Identity, now: datetime) -> TokenView:
